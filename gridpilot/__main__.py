@@ -1,0 +1,5 @@
+"""Allow `python -m gridpilot`."""
+
+from gridpilot.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The app factory: settings in, a FastAPI app with every domain router out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gridpilot import __version__
+from gridpilot.audit.router import router as audit_router
+from gridpilot.auth.router import router as auth_router
+from gridpilot.config import Settings, load_settings
+from gridpilot.db import create_engine, create_session_factory
+from gridpilot.fleet.router import router as fleet_router
+from gridpilot.fleet.schemas import ScheduleIn
+from gridpilot.health import router as health_router
+from gridpilot.observability import MetricsMiddleware
+from gridpilot.problem import install_problem_handlers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A gridpilot server app; the database engine lives as long as the app."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="gridpilot",
+        version=__version__,
+        summary="Fleets of smart batteries: devices, schedules, acknowledgements.",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.engine = create_engine(settings)
+    app.state.session_factory = create_session_factory(app.state.engine)
+    install_problem_handlers(app)
+    for router in (health_router, auth_router, fleet_router, audit_router):
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the schedule wire format, which the protocol validates by hand."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        definitions = ScheduleIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(definitions.pop("$defs", {}))
+        components["ScheduleIn"] = definitions
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,1 @@
+"""Operators, API keys, JWT bearer tokens and device credentials checks."""

@@ -1,0 +1,67 @@
+"""`gridpilot serve`: the API server (embedded SQLite by default)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gridpilot import migrate as migrations
+from gridpilot.audit import service as audit_service
+from gridpilot.auth import service as auth_service
+from gridpilot.auth.schemas import SYSTEM, Role
+from gridpilot.cli._session import run_in_session
+from gridpilot.config import Settings, load_settings
+from gridpilot.observability import configure_logging
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (GRIDPILOT_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (GRIDPILOT_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes (GRIDPILOT_WORKERS)")] = None,
+    migrate: Annotated[
+        bool | None, typer.Option("--migrate/--no-migrate", help="Migrate first (default: yes on the embedded SQLite)")
+    ] = None,
+) -> None:
+    """Run the API server. On first start it creates an 'admin' operator and prints its API key once."""
+    settings = load_settings()
+    configure_logging(level=settings.log_level, json_logs=settings.log_json)
+    if migrate if migrate is not None else settings.database_url is None:
+        migrations.upgrade(settings)
+    _bootstrap_admin(settings)
+    uvicorn.run(
+        "gridpilot.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+def _bootstrap_admin(settings: Settings) -> None:
+    """With no operator at all, create 'admin' so that a fresh install can be used at once."""
+
+    async def work(session: AsyncSession) -> str | None:
+        if await auth_service.list_operators(session=session):
+            return None
+        admin = await auth_service.create_operator(session=session, name="admin", role=Role.ADMIN)
+        _, token = await auth_service.create_api_key(session=session, operator=admin, name="bootstrap")
+        audit_service.record(session=session, actor=SYSTEM, action="operator.bootstrap", target_type="operator",
+                             target_id="admin")
+        return token
+
+    token = run_in_session(settings, work)
+    if token:
+        Console().print(
+            Panel(
+                f"First start: operator [bold]admin[/bold] created.\nAPI key (shown once): [bold]{token}[/bold]\n"
+                f"Try: curl -H 'Authorization: Bearer {token}' http://{settings.host}:{settings.port}/api/v1/devices",
+                title="gridpilot",
+            )
+        )

@@ -1,0 +1,89 @@
+"""Settings from GRIDPILOT_* environment variables and an optional TOML file.
+
+Nothing is read at import time: `load_settings()` builds a Settings once at start-up
+and it is passed down (`get_settings` is the FastAPI dependency that tests override).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEVELOPMENT_SECRET = "gridpilot-development-secret-change-me-0000"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a gridpilot server, with embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDPILOT_", extra="forbid")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; unset = SQLite file in data_dir (WAL mode).",
+    )
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    jwt_ttl_s: int = Field(default=3600, gt=0)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    device_offline_after_s: int = Field(default=900, gt=0, description="No contact for this long = offline.")
+    device_contact_write_every_s: int = Field(
+        default=30, ge=0, description="Coalesce last-contact writes: at most one per device per this many seconds."
+    )
+    schedule_max_horizon_days: float = Field(default=7, gt=0)
+    schedule_max_intervals: int = Field(default=2000, gt=0)
+    schedule_max_batch: int = Field(default=10_000, gt=0)
+    max_body_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    page_size_max: int = Field(default=1000, gt=0)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in force: the configured one or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gridpilot.db').resolve()}"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEVELOPMENT_SECRET:
+            raise ValueError("GRIDPILOT_SECRET_KEY must be set in production (the development default is refused)")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: explicit arguments, then environment, then the TOML file."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get("GRIDPILOT_CONFIG")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings (environment, then GRIDPILOT_CONFIG's TOML file, then defaults)."""
+    toml_file = os.environ.get("GRIDPILOT_CONFIG")
+    if toml_file and not Path(toml_file).is_file():
+        raise FileNotFoundError(f"GRIDPILOT_CONFIG points to {toml_file!r}, which is not a file")
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The fleet: devices and their limits, schedules, acknowledgements of executions."""

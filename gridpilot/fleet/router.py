@@ -1,0 +1,254 @@
+"""HTTP routes of the fleet: devices, schedules, the device's own view and acks."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from gridpilot.auth.dependencies import CurrentAdmin, CurrentOperator
+from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
+from gridpilot.fleet import acks as ack_service
+from gridpilot.fleet import schedules as schedule_service
+from gridpilot.fleet import service as device_service
+from gridpilot.fleet.dependencies import DeviceItself, DeviceOrOperator, PathDevice
+from gridpilot.fleet.exceptions import BatchTooLarge, ScheduleRejected
+from gridpilot.fleet.schemas import (
+    AckBatchIn,
+    AckResult,
+    BatchResult,
+    DeviceCredentialOut,
+    DeviceIn,
+    DeviceOut,
+    DevicePage,
+    DeviceRegistered,
+    DeviceScheduleOut,
+    DeviceStatus,
+    DeviceUpdate,
+    ExecutionOut,
+    ExecutionPage,
+    ScheduleOut,
+    SchedulePage,
+)
+from gridpilot.pagination import InvalidCursor, decode_cursor, encode_cursor
+from gridpilot.problem import DomainError
+from gridpilot.protocol import SchedulePolicy
+
+router = APIRouter(prefix="/api/v1", tags=["fleet"])
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+def _offline_after(settings: SettingsDep) -> timedelta:
+    return timedelta(seconds=settings.device_offline_after_s)
+
+
+@router.post("/devices", status_code=status.HTTP_201_CREATED, response_model=DeviceRegistered)
+async def register_device(
+    device_in: DeviceIn, actor: CurrentAdmin, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> DeviceRegistered:
+    """Register a device; the answer carries its credential, shown this once."""
+    device, credential = await device_service.register(session=session, device_in=device_in, actor=actor, now=now)
+    await session.commit()
+    out = device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+    return DeviceRegistered(**out.model_dump(), credential=credential)
+
+
+@router.get("/devices", response_model=DevicePage)
+async def list_devices(
+    _: CurrentOperator,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    site: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    status: DeviceStatus | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> DevicePage:
+    """Devices by id, filtered by site, tag and status; decommissioned ones only with status=decommissioned."""
+    after = str(decode_cursor(cursor, str)) if cursor else None
+    devices = await device_service.list_devices(
+        session=session, now=now, offline_after=_offline_after(settings), limit=limit, after_id=after,
+        site=site, tag=tag, status=status,
+    )
+    items = [device_service.device_out(d, now=now, offline_after=_offline_after(settings)) for d in devices]
+    return DevicePage(items=items, next_cursor=encode_cursor(devices[-1].id) if len(devices) == limit else None)
+
+
+@router.get("/devices/{device_id}", response_model=DeviceOut)
+async def get_device(device: PathDevice, _: CurrentOperator, settings: SettingsDep, now: NowDep) -> DeviceOut:
+    """One device with its status and last contact."""
+    return device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+
+
+@router.patch("/devices/{device_id}", response_model=DeviceOut)
+async def update_device(
+    device: PathDevice, changes: DeviceUpdate, actor: CurrentAdmin, session: SessionDep, settings: SettingsDep,
+    now: NowDep,
+) -> DeviceOut:
+    """Change a device's name, site, limits, time zone or tags."""
+    await device_service.update_device(session=session, device=device, changes=changes, actor=actor, now=now)
+    await session.commit()
+    return device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+
+
+@router.post("/devices/{device_id}/decommission", response_model=DeviceOut)
+async def decommission_device(
+    device: PathDevice, actor: CurrentAdmin, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> DeviceOut:
+    """Retire a device: its credentials stop working, its history stays."""
+    await device_service.decommission(session=session, device=device, actor=actor, now=now)
+    await session.commit()
+    return device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+
+
+@router.post("/devices/{device_id}/credentials", response_model=DeviceCredentialOut, status_code=201)
+async def rotate_device_credential(
+    device: PathDevice, actor: CurrentAdmin, session: SessionDep, now: NowDep
+) -> DeviceCredentialOut:
+    """Revoke the device's credentials and issue a new one, shown this once."""
+    credential = await device_service.rotate_credential(session=session, device=device, actor=actor, now=now)
+    await session.commit()
+    return DeviceCredentialOut(device_id=device.id, credential=credential)
+
+
+@router.get(
+    "/devices/{device_id}/schedule",
+    response_model=DeviceScheduleOut,
+    responses={304: {"description": "Not modified: the If-None-Match tag is current"}},
+)
+async def get_device_schedule(
+    request: Request, response: Response, access: DeviceOrOperator, session: SessionDep, now: NowDep
+) -> Any:
+    """The device's active and upcoming intervals, with an ETag; If-None-Match answers 304 when current."""
+    await session.commit()  # the caller's last contact, if it was due
+    etag = schedule_service.view_etag(access.device)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in _etags(request.headers.get("if-none-match", "")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    response.headers.update(headers)
+    return await schedule_service.device_view(session=session, device=access.device, now=now)
+
+
+def _etags(header: str) -> set[str]:
+    tags = {t.strip() for t in header.split(",") if t.strip()}
+    return tags | {t[2:] for t in tags if t.startswith("W/")} | {f"W/{t}" for t in tags if not t.startswith("W/")}
+
+
+@router.post("/devices/{device_id}/acks", response_model=AckResult)
+async def post_acks(batch: AckBatchIn, access: DeviceItself, session: SessionDep, now: NowDep) -> AckResult:
+    """Execution records from the device itself; a replayed ack_id is accepted and not counted twice."""
+    result = await ack_service.record(session=session, device=access.device, acks=batch.acks, actor=access.actor, now=now)
+    await session.commit()
+    return result
+
+
+@router.get("/devices/{device_id}/acks", response_model=ExecutionPage)
+async def list_acks(access: DeviceOrOperator, session: SessionDep, cursor: Cursor = None, limit: Limit = 100) -> ExecutionPage:
+    """The device's execution records, most recently received first."""
+    before = None
+    if cursor:
+        received_at, _, ack_id = str(decode_cursor(cursor, str)).partition("|")
+        if not ack_id:
+            raise InvalidCursor("the cursor is not one this server handed out")
+        before = (received_at, ack_id)
+    try:
+        rows = await ack_service.list_for_device(session=session, device_id=access.device.id, limit=limit, before=before)
+    except ValueError:
+        raise InvalidCursor("the cursor is not one this server handed out") from None
+    items = [ExecutionOut.model_validate(r) for r in rows]
+    next_cursor = (
+        encode_cursor(f"{rows[-1].received_at.isoformat()}|{rows[-1].ack_id}") if len(rows) == limit else None
+    )
+    return ExecutionPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/devices/{device_id}/schedules", response_model=SchedulePage)
+async def device_schedule_history(
+    device: PathDevice, _: CurrentOperator, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+) -> SchedulePage:
+    """The device's command history: every schedule version, newest first, with interval counts per status."""
+    before = int(decode_cursor(cursor, int)) if cursor else None
+    items = await schedule_service.history(session=session, device_id=device.id, limit=limit, before_version=before)
+    return SchedulePage(items=items, next_cursor=encode_cursor(items[-1].version) if len(items) == limit else None)
+
+
+class MalformedBody(DomainError):
+    """The body is not JSON, or not of the expected shape."""
+
+    status = 400
+    title = "Malformed request body"
+
+
+@router.post(
+    "/schedules",
+    response_model=BatchResult,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/ScheduleIn"},
+                            {"type": "array", "items": {"$ref": "#/components/schemas/ScheduleIn"}},
+                        ]
+                    }
+                }
+            },
+        }
+    },
+    responses={422: {"description": "Refused; every violation listed with its JSON pointer"}},
+)
+async def submit_schedules(
+    request: Request,
+    actor: CurrentAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    partial: Annotated[bool, Query(description="Store the valid schedules of a batch, report the rest")] = False,
+) -> BatchResult:
+    """Submit one schedule (an object) or a batch (an array). All-or-nothing unless ?partial=true."""
+    raw = _parse_json(await request.body())
+    batch = isinstance(raw, list)
+    raws = raw if isinstance(raw, list) else [raw]
+    if not isinstance(raw, (list, dict)):
+        raise MalformedBody("the body must be a schedule object or an array of schedule objects")
+    if not raws:
+        raise ScheduleRejected("the batch is empty", errors=[{"pointer": "", "detail": "at least one schedule"}])
+    if len(raws) > settings.schedule_max_batch:
+        raise BatchTooLarge(f"{len(raws)} schedules in one request; the limit is {settings.schedule_max_batch}")
+    result = await schedule_service.submit(
+        session=session, raws=raws, actor=actor, now=now, batch=batch, partial=partial,
+        policy=SchedulePolicy(
+            max_horizon=timedelta(days=settings.schedule_max_horizon_days),
+            max_intervals=settings.schedule_max_intervals,
+        ),
+    )
+    await session.commit()
+    return result
+
+
+def _parse_json(body: bytes) -> object:
+    if not body:
+        raise MalformedBody("the request has no body; send a schedule object or an array of them")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise MalformedBody("the body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise MalformedBody("the body nests too deeply") from None
+
+
+@router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
+async def get_schedule(
+    schedule_id: Annotated[int, Path(ge=1, le=2**63 - 1)], _: CurrentOperator, session: SessionDep
+) -> ScheduleOut:
+    """A schedule version with each interval's execution status."""
+    return await schedule_service.get(session=session, schedule_id=schedule_id)

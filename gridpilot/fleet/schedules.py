@@ -1,0 +1,322 @@
+"""Schedules: strict validation, versioned storage, the device's view, history.
+
+A new schedule for a device supersedes older versions from its first interval on.
+Older rows are never rewritten: each older version records the earliest start from
+which a newer one took over (`superseded_from`), and an interval's "superseded" status
+is derived from it when read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridpilot import observability
+from gridpilot.audit import service as audit_service
+from gridpilot.auth.schemas import Actor
+from gridpilot.fleet import service as device_service
+from gridpilot.fleet.exceptions import ScheduleConflict, ScheduleNotFound, ScheduleRejected
+from gridpilot.fleet.models import Device, Schedule, ScheduleInterval
+from gridpilot.fleet.schemas import (
+    AcceptedSchedule,
+    BatchResult,
+    DeviceIntervalOut,
+    DeviceScheduleOut,
+    IntervalOut,
+    IntervalStatus,
+    RejectedSchedule,
+    ScheduleOut,
+    ScheduleSummary,
+)
+from gridpilot.protocol import Schedule as ProtocolSchedule
+from gridpilot.protocol import SchedulePolicy, Violation, validate_schedule
+
+
+def _derived_status() -> ColumnElement[str]:
+    """An interval's status, with pending intervals past their version's takeover shown as superseded."""
+    return case(
+        (
+            and_(
+                ScheduleInterval.status == IntervalStatus.PENDING.value,
+                Schedule.superseded_from.is_not(None),
+                ScheduleInterval.start >= Schedule.superseded_from,
+            ),
+            IntervalStatus.SUPERSEDED.value,
+        ),
+        else_=ScheduleInterval.status,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    index: int
+    device: Device
+    schedule: ProtocolSchedule
+
+
+def _device_violations(raw: object, index: int, devices: dict[str, Device], seen: dict[str, int]) -> list[Violation]:
+    """The checks only the server can make: the device exists, is active, and appears once per batch."""
+    device_id = raw.get("device_id") if isinstance(raw, dict) else None
+    if not isinstance(device_id, str):
+        return []
+    device = devices.get(device_id)
+    found: list[Violation] = []
+    if device is None:
+        found.append(Violation("/device_id", "device_not_found", f"no device with id {device_id!r}"))
+    elif device.decommissioned_at is not None:
+        found.append(Violation("/device_id", "device_decommissioned", f"device {device_id!r} is decommissioned"))
+    if device_id in seen:
+        found.append(
+            Violation("/device_id", "duplicate_device", f"device {device_id!r} already has a schedule at /{seen[device_id]}")
+        )
+    else:
+        seen[device_id] = index
+    return found
+
+
+async def submit(
+    *,
+    session: AsyncSession,
+    raws: Sequence[object],
+    actor: Actor,
+    now: datetime,
+    policy: SchedulePolicy,
+    batch: bool,
+    partial: bool = False,
+    source: str = "api",
+) -> BatchResult:
+    """Validate every schedule and store the valid ones as new versions.
+
+    All-or-nothing unless `partial`: with any violation and not partial, nothing is stored
+    and ScheduleRejected lists every violation with its JSON pointer into the request
+    (prefixed with /{index} for a batch).
+    """
+    device_ids = list(
+        dict.fromkeys(r["device_id"] for r in raws if isinstance(r, dict) and isinstance(r.get("device_id"), str))
+    )
+    devices = await device_service.get_many(session=session, device_ids=device_ids, for_update=True)
+    seen: dict[str, int] = {}
+    valid: list[_Valid] = []
+    rejected: list[RejectedSchedule] = []
+    for index, raw in enumerate(raws):
+        violations = _device_violations(raw, index, devices, seen)
+        device_id = raw.get("device_id") if isinstance(raw, dict) else None
+        device = devices.get(device_id) if isinstance(device_id, str) else None
+        active = device if device is not None and device.decommissioned_at is None else None
+        result = validate_schedule(
+            raw,
+            now=now,
+            limits=device_service.battery_limits(active) if active else None,
+            soc_pct=active.last_soc_pct if active else None,
+            policy=policy,
+        )
+        violations.extend(result.violations)
+        if violations or active is None or result.schedule is None:
+            prefix = f"/{index}" if batch else ""
+            rejected.append(
+                RejectedSchedule(
+                    index=index,
+                    device_id=device_id if isinstance(device_id, str) else None,
+                    errors=[_problem_error(v.with_prefix(prefix)) for v in violations],
+                )
+            )
+        else:
+            valid.append(_Valid(index, active, result.schedule))
+    observability.SCHEDULES.labels("rejected").inc(len(rejected))
+    if rejected and (not partial or not valid):
+        errors = [e for r in rejected for e in r.errors]
+        what = f"{len(rejected)} of {len(raws)} schedule(s) refused" if batch else "the schedule was refused"
+        raise ScheduleRejected(f"{what}; nothing was stored", errors=errors)
+    accepted = await _store(session=session, valid=valid, actor=actor, now=now, source=source)
+    observability.SCHEDULES.labels("accepted").inc(len(accepted))
+    audit_service.record(
+        session=session, actor=actor, action="schedules.submit", target_type="schedule",
+        target_id=accepted[0].device_id if len(accepted) == 1 else None,
+        details={"accepted": len(accepted), "rejected": len(rejected), "source": source,
+                 "devices": [a.device_id for a in accepted[:100]]},
+    )
+    return BatchResult(accepted=accepted, rejected=rejected)
+
+
+def _problem_error(violation: Violation) -> dict[str, str]:
+    return {"pointer": violation.pointer, "code": violation.code, "detail": violation.message}
+
+
+async def _store(
+    *, session: AsyncSession, valid: list[_Valid], actor: Actor, now: datetime, source: str
+) -> list[AcceptedSchedule]:
+    """Insert schedules and intervals in bulk, bump device versions, mark older versions superseded."""
+    if not valid:
+        return []
+    for item in valid:
+        item.device.schedule_version += 1
+    try:
+        await session.flush()
+        ids = list(
+            await session.scalars(
+                insert(Schedule).returning(Schedule.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "device_id": item.device.id,
+                        "version": item.device.schedule_version,
+                        "effective_from": item.schedule.intervals[0].start,
+                        "created_at": now,
+                        "created_by": actor.label,
+                        "source": source,
+                    }
+                    for item in valid
+                ],
+            )
+        )
+    except IntegrityError:
+        raise ScheduleConflict("another schedule for the same device was stored at the same moment; retry") from None
+    await session.execute(
+        insert(ScheduleInterval),
+        [
+            {
+                "schedule_id": schedule_id,
+                "position": position,
+                "start": interval.start,
+                "end": interval.end,
+                "mode": int(interval.mode),
+                "rate_kw": interval.rate_kw,
+                "status": IntervalStatus.PENDING.value,
+            }
+            for item, schedule_id in zip(valid, ids, strict=True)
+            for position, interval in enumerate(item.schedule.intervals)
+        ],
+    )
+    superseding = [
+        {"device": item.device.id, "new_version": item.device.schedule_version, "new_from": item.schedule.intervals[0].start}
+        for item in valid
+        if item.device.schedule_version > 1
+    ]
+    if superseding:
+        table = Schedule.__table__
+        await session.execute(
+            update(table)
+            .where(
+                table.c.device_id == bindparam("device"),
+                table.c.version < bindparam("new_version"),
+                or_(table.c.superseded_from.is_(None), table.c.superseded_from > bindparam("new_from")),
+            )
+            .values(superseded_from=bindparam("new_from")),
+            superseding,
+        )
+    return [
+        AcceptedSchedule(
+            index=item.index,
+            device_id=item.device.id,
+            schedule_id=schedule_id,
+            version=item.device.schedule_version,
+            intervals=len(item.schedule.intervals),
+        )
+        for item, schedule_id in zip(valid, ids, strict=True)
+    ]
+
+
+async def get(*, session: AsyncSession, schedule_id: int) -> ScheduleOut:
+    """A stored schedule version with every interval's status."""
+    schedule = await session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise ScheduleNotFound(f"no schedule with id {schedule_id}")
+    rows = await session.execute(
+        select(ScheduleInterval, _derived_status())
+        .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
+        .where(ScheduleInterval.schedule_id == schedule_id)
+        .order_by(ScheduleInterval.position)
+    )
+    return ScheduleOut(
+        id=schedule.id,
+        device_id=schedule.device_id,
+        version=schedule.version,
+        effective_from=schedule.effective_from,
+        superseded_from=schedule.superseded_from,
+        created_at=schedule.created_at,
+        created_by=schedule.created_by,
+        source=schedule.source,
+        intervals=[
+            IntervalOut(
+                id=interval.id, start=interval.start, end=interval.end, mode=interval.mode,
+                rate_kw=interval.rate_kw, status=IntervalStatus(status), status_at=interval.status_at,
+            )
+            for interval, status in rows.tuples()
+        ],
+    )
+
+
+async def device_view(*, session: AsyncSession, device: Device, now: datetime) -> DeviceScheduleOut:
+    """The active and upcoming intervals of the device's plan, across versions, cut where newer ones take over."""
+    rows = await session.execute(
+        select(
+            ScheduleInterval.id,
+            ScheduleInterval.schedule_id,
+            ScheduleInterval.start,
+            ScheduleInterval.end,
+            ScheduleInterval.mode,
+            ScheduleInterval.rate_kw,
+            Schedule.superseded_from,
+        )
+        .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
+        .where(
+            Schedule.device_id == device.id,
+            or_(Schedule.superseded_from.is_(None), Schedule.superseded_from > now),
+            ScheduleInterval.end > now,
+            or_(Schedule.superseded_from.is_(None), ScheduleInterval.start < Schedule.superseded_from),
+        )
+        .order_by(ScheduleInterval.start)
+    )
+    return DeviceScheduleOut(
+        device_id=device.id,
+        version=device.schedule_version,
+        intervals=[
+            DeviceIntervalOut(
+                id=row.id, schedule_id=row.schedule_id, start=row.start,
+                end=row.end if row.superseded_from is None else min(row.end, row.superseded_from),
+                mode=row.mode, rate_kw=row.rate_kw,
+            )
+            for row in rows
+        ],
+    )
+
+
+def view_etag(device: Device) -> str:
+    """A weak ETag for the device's view: it changes exactly when a new version is stored.
+
+    Weak, because intervals that end drop out of the view as time passes without the tag
+    changing; a device that holds the tagged version already knows they are over.
+    """
+    return f'W/"{device.id}-v{device.schedule_version}"'
+
+
+async def history(
+    *, session: AsyncSession, device_id: str, limit: int, before_version: int | None = None
+) -> list[ScheduleSummary]:
+    """The device's schedule versions, newest first, with interval counts per status."""
+    query = select(Schedule).where(Schedule.device_id == device_id).order_by(Schedule.version.desc()).limit(limit)
+    if before_version is not None:
+        query = query.where(Schedule.version < before_version)
+    schedules = list(await session.scalars(query))
+    counts: dict[int, dict[str, int]] = {s.id: {} for s in schedules}
+    if schedules:
+        status = _derived_status()
+        for schedule_id, name, count in await session.execute(
+            select(ScheduleInterval.schedule_id, status, func.count())
+            .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
+            .where(ScheduleInterval.schedule_id.in_(counts))
+            .group_by(ScheduleInterval.schedule_id, status)
+        ):
+            counts[schedule_id][name] = count
+    return [
+        ScheduleSummary(
+            id=s.id, version=s.version, effective_from=s.effective_from, superseded_from=s.superseded_from,
+            created_at=s.created_at, created_by=s.created_by, source=s.source, interval_counts=counts[s.id],
+        )
+        for s in schedules
+    ]

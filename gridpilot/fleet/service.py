@@ -1,0 +1,249 @@
+"""Devices: register, list, update, decommission, credentials and last contact."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from gridpilot.audit import service as audit_service
+from gridpilot.auth.schemas import Actor
+from gridpilot.auth.tokens import DEVICE_CREDENTIAL_PREFIX, hash_token, new_token
+from gridpilot.fleet.exceptions import DeviceDecommissioned, DeviceExists, DeviceNotFound, InvalidDeviceUpdate
+from gridpilot.fleet.models import Device, DeviceCredential, DeviceTag
+from gridpilot.fleet.schemas import DeviceIn, DeviceOut, DeviceStatus, DeviceUpdate
+from gridpilot.protocol import BatteryLimits
+
+
+def device_status(device: Device, *, now: datetime, offline_after: timedelta) -> DeviceStatus:
+    """Online if the device was heard from within `offline_after`."""
+    if device.decommissioned_at is not None:
+        return DeviceStatus.DECOMMISSIONED
+    if device.last_contact_at is None:
+        return DeviceStatus.NEVER_SEEN
+    return DeviceStatus.ONLINE if now - device.last_contact_at <= offline_after else DeviceStatus.OFFLINE
+
+
+def device_out(device: Device, *, now: datetime, offline_after: timedelta) -> DeviceOut:
+    """The API view of a device."""
+    return DeviceOut(
+        id=device.id,
+        name=device.name,
+        site=device.site,
+        capacity_kwh=device.capacity_kwh,
+        max_charge_kw=device.max_charge_kw,
+        max_discharge_kw=device.max_discharge_kw,
+        min_soc_pct=device.min_soc_pct,
+        max_soc_pct=device.max_soc_pct,
+        charge_efficiency=device.charge_efficiency,
+        discharge_efficiency=device.discharge_efficiency,
+        timezone=device.timezone,
+        tags=[t.tag for t in device.tags],
+        status=device_status(device, now=now, offline_after=offline_after),
+        last_contact_at=device.last_contact_at,
+        last_soc_pct=device.last_soc_pct,
+        last_soc_at=device.last_soc_at,
+        schedule_version=device.schedule_version,
+        created_at=device.created_at,
+        updated_at=device.updated_at,
+        decommissioned_at=device.decommissioned_at,
+    )
+
+
+def battery_limits(device: Device) -> BatteryLimits:
+    """The device's limits in the protocol's terms."""
+    return BatteryLimits(
+        capacity_kwh=device.capacity_kwh,
+        max_charge_kw=device.max_charge_kw,
+        max_discharge_kw=device.max_discharge_kw,
+        min_soc_pct=device.min_soc_pct,
+        max_soc_pct=device.max_soc_pct,
+        charge_efficiency=device.charge_efficiency,
+        discharge_efficiency=device.discharge_efficiency,
+    )
+
+
+async def register(*, session: AsyncSession, device_in: DeviceIn, actor: Actor, now: datetime) -> tuple[Device, str]:
+    """Register a device and issue its first credential (returned in plain text once)."""
+    if await session.get(Device, device_in.id) is not None:
+        raise DeviceExists(f"a device with id {device_in.id!r} is already registered")
+    fields = device_in.model_dump(exclude={"tags"})
+    device = Device(**fields, created_at=now, updated_at=now, schedule_version=0)
+    device.tags = [DeviceTag(tag=t) for t in sorted(set(device_in.tags))]
+    session.add(device)
+    await session.flush()
+    credential = await _issue_credential(session=session, device_id=device.id)
+    audit_service.record(
+        session=session, actor=actor, action="device.register", target_type="device", target_id=device.id,
+        details=device_in.model_dump(mode="json"),
+    )
+    return device, credential
+
+
+async def get(*, session: AsyncSession, device_id: str) -> Device:
+    """The device, or DeviceNotFound."""
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise DeviceNotFound(f"no device with id {device_id!r}")
+    return device
+
+
+async def get_many(*, session: AsyncSession, device_ids: list[str], for_update: bool = False) -> dict[str, Device]:
+    """Devices by id (missing ids are simply absent), loaded in chunks."""
+    found: dict[str, Device] = {}
+    for i in range(0, len(device_ids), 1000):
+        query = select(Device).where(Device.id.in_(device_ids[i : i + 1000]))
+        if for_update:
+            query = query.with_for_update()
+        for device in await session.scalars(query):
+            found[device.id] = device
+    return found
+
+
+def _status_condition(status: DeviceStatus, *, now: datetime, offline_after: timedelta) -> ColumnElement[bool]:
+    active = Device.decommissioned_at.is_(None)
+    if status is DeviceStatus.DECOMMISSIONED:
+        return Device.decommissioned_at.is_not(None)
+    if status is DeviceStatus.NEVER_SEEN:
+        return and_(active, Device.last_contact_at.is_(None))
+    if status is DeviceStatus.ONLINE:
+        return and_(active, Device.last_contact_at >= now - offline_after)
+    return and_(active, Device.last_contact_at < now - offline_after)
+
+
+async def list_devices(
+    *,
+    session: AsyncSession,
+    now: datetime,
+    offline_after: timedelta,
+    limit: int,
+    after_id: str | None = None,
+    site: str | None = None,
+    tag: str | None = None,
+    status: DeviceStatus | None = None,
+) -> list[Device]:
+    """Devices ordered by id after a cursor; decommissioned ones only when asked for."""
+    query = select(Device).order_by(Device.id).limit(limit)
+    if after_id is not None:
+        query = query.where(Device.id > after_id)
+    if site is not None:
+        query = query.where(Device.site == site)
+    if tag is not None:
+        query = query.where(Device.id.in_(select(DeviceTag.device_id).where(DeviceTag.tag == tag)))
+    if status is None:
+        query = query.where(Device.decommissioned_at.is_(None))
+    else:
+        query = query.where(_status_condition(status, now=now, offline_after=offline_after))
+    return list(await session.scalars(query))
+
+
+async def count_by_status(*, session: AsyncSession, now: datetime, offline_after: timedelta) -> dict[DeviceStatus, int]:
+    """How many devices are in each status (for metrics)."""
+    counts = {}
+    for status in DeviceStatus:
+        condition = _status_condition(status, now=now, offline_after=offline_after)
+        counts[status] = int(await session.scalar(select(func.count()).select_from(Device).where(condition)) or 0)
+    return counts
+
+
+async def update_device(
+    *, session: AsyncSession, device: Device, changes: DeviceUpdate, actor: Actor, now: datetime
+) -> Device:
+    """Apply the given fields; the resulting SoC bounds must stay consistent."""
+    if device.decommissioned_at is not None:
+        raise DeviceDecommissioned(f"device {device.id!r} was decommissioned and can no longer be changed")
+    values = changes.model_dump(exclude_unset=True)
+    nulls = [name for name, value in values.items() if value is None and name != "site"]
+    if nulls:
+        raise InvalidDeviceUpdate(
+            "these fields cannot be null", errors=[{"pointer": f"/{k}", "detail": "may not be null"} for k in nulls]
+        )
+    low = values.get("min_soc_pct", device.min_soc_pct)
+    high = values.get("max_soc_pct", device.max_soc_pct)
+    if low >= high:
+        raise InvalidDeviceUpdate(
+            f"min_soc_pct ({low}) must be below max_soc_pct ({high})",
+            errors=[{"pointer": "/min_soc_pct", "detail": f"{low} is not below max_soc_pct {high}"}],
+        )
+    tags = values.pop("tags", None)
+    for name, value in values.items():
+        setattr(device, name, value)
+    if tags is not None:
+        device.tags = [DeviceTag(tag=t) for t in sorted(set(tags))]
+    device.updated_at = now
+    await session.flush()
+    audit_service.record(
+        session=session, actor=actor, action="device.update", target_type="device", target_id=device.id,
+        details=changes.model_dump(mode="json", exclude_unset=True),
+    )
+    return device
+
+
+async def decommission(*, session: AsyncSession, device: Device, actor: Actor, now: datetime) -> Device:
+    """Retire a device: its credentials stop working; its history is kept."""
+    if device.decommissioned_at is None:
+        device.decommissioned_at = now
+        device.updated_at = now
+        await session.execute(
+            update(DeviceCredential)
+            .where(DeviceCredential.device_id == device.id, DeviceCredential.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        audit_service.record(
+            session=session, actor=actor, action="device.decommission", target_type="device", target_id=device.id
+        )
+    await session.flush()
+    return device
+
+
+async def rotate_credential(*, session: AsyncSession, device: Device, actor: Actor, now: datetime) -> str:
+    """Revoke the device's credentials and issue a new one (returned in plain text once)."""
+    if device.decommissioned_at is not None:
+        raise DeviceDecommissioned(f"device {device.id!r} was decommissioned")
+    await session.execute(
+        update(DeviceCredential)
+        .where(DeviceCredential.device_id == device.id, DeviceCredential.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    credential = await _issue_credential(session=session, device_id=device.id)
+    audit_service.record(
+        session=session, actor=actor, action="device.rotate_credential", target_type="device", target_id=device.id
+    )
+    return credential
+
+
+async def _issue_credential(*, session: AsyncSession, device_id: str) -> str:
+    token = new_token(DEVICE_CREDENTIAL_PREFIX)
+    session.add(DeviceCredential(device_id=device_id, token_hash=hash_token(token)))
+    await session.flush()
+    return token
+
+
+async def authenticate_device(*, session: AsyncSession, token: str) -> Device | None:
+    """The active device owning a valid, unrevoked credential, else None."""
+    return (
+        await session.execute(
+            select(Device)
+            .join(DeviceCredential, DeviceCredential.device_id == Device.id)
+            .where(
+                DeviceCredential.token_hash == hash_token(token),
+                DeviceCredential.revoked_at.is_(None),
+                Device.decommissioned_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def record_contact(*, session: AsyncSession, device: Device, now: datetime, coalesce: timedelta) -> None:
+    """Note that the device was heard from; writes at most once per `coalesce` per device."""
+    if device.last_contact_at is not None and now - device.last_contact_at < coalesce:
+        return
+    await session.execute(
+        update(Device)
+        .where(Device.id == device.id, or_(Device.last_contact_at.is_(None), Device.last_contact_at < now))
+        .values(last_contact_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    device.last_contact_at = now

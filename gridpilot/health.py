@@ -1,0 +1,43 @@
+"""Liveness, readiness (the database answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from gridpilot import observability
+from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
+from gridpilot.fleet import service as device_service
+from gridpilot.problem import problem_response
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/health/ready", responses={503: {"description": "The database does not answer"}})
+async def ready(session: SessionDep) -> Response:
+    """The process can serve: the database answers."""
+    try:
+        await session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return problem_response(503, "Not ready", f"database unavailable: {type(exc).__name__}")
+    return Response('{"status":"ok","database":"ok"}', media_type="application/json")
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
+    """Prometheus metrics; device counts per status are taken at scrape time."""
+    counts = await device_service.count_by_status(
+        session=session, now=now, offline_after=timedelta(seconds=settings.device_offline_after_s)
+    )
+    for status, count in counts.items():
+        observability.DEVICES.labels(status.value).set(count)
+    return Response(generate_latest(observability.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,85 @@
+"""Structured JSON logs with a request id, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from asgi_correlation_id import CorrelationIdFilter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pythonjsonlogger.json import JsonFormatter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+HTTP_REQUESTS = Counter(
+    "gridpilot_http_requests_total", "HTTP requests by route template, method and status", ["method", "route", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "gridpilot_http_request_duration_seconds", "HTTP request latency by route template", ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+SCHEDULES = Counter(
+    "gridpilot_schedules_total", "Schedules submitted, by outcome (accepted, rejected)", ["outcome"], registry=REGISTRY
+)
+ACKS = Counter(
+    "gridpilot_acks_total", "Execution acknowledgements, by outcome (new, duplicate, rejected)", ["outcome"],
+    registry=REGISTRY,
+)
+DEVICES = Gauge("gridpilot_devices", "Devices by status (online, offline, never-seen, decommissioned)", ["status"],
+                registry=REGISTRY)
+
+
+def configure_logging(*, level: str, json_logs: bool) -> None:
+    """Send logs to stderr, as JSON with the request id when asked (the default)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s"
+    handler.setFormatter(
+        JsonFormatter(fmt, rename_fields={"asctime": "time", "levelname": "level", "correlation_id": "request_id"})
+        if json_logs
+        else logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+class MetricsMiddleware:
+    """Count and time every request under its route template (e.g. /api/v1/devices/{device_id})."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = _route_template(scope)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: dict[str, Any]) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
