@@ -14,11 +14,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 HTTP_REQUESTS = Counter(
-    "gridpilot_http_requests_total", "HTTP requests by route template, method and status", ["method", "route", "status"],
+    "gridpilot_http_requests_total",
+    "HTTP requests by route template, method and status",
+    ["method", "route", "status"],
     registry=REGISTRY,
 )
 HTTP_LATENCY = Histogram(
-    "gridpilot_http_request_duration_seconds", "HTTP request latency by route template", ["method", "route"],
+    "gridpilot_http_request_duration_seconds",
+    "HTTP request latency by route template",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
@@ -26,11 +30,17 @@ SCHEDULES = Counter(
     "gridpilot_schedules_total", "Schedules submitted, by outcome (accepted, rejected)", ["outcome"], registry=REGISTRY
 )
 ACKS = Counter(
-    "gridpilot_acks_total", "Execution acknowledgements, by outcome (new, duplicate, rejected)", ["outcome"],
+    "gridpilot_acks_total",
+    "Execution acknowledgements, by outcome (new, duplicate, rejected)",
+    ["outcome"],
     registry=REGISTRY,
 )
-DEVICES = Gauge("gridpilot_devices", "Devices by status (online, offline, never-seen, decommissioned)", ["status"],
-                registry=REGISTRY)
+DEVICES = Gauge(
+    "gridpilot_devices",
+    "Devices by status (online, offline, never-seen, decommissioned)",
+    ["status"],
+    registry=REGISTRY,
+)
 
 
 def configure_logging(*, level: str, json_logs: bool) -> None:

@@ -83,10 +83,19 @@ class Api:
     admin: dict[str, str]
     viewer: dict[str, str]
 
-    async def register_device(self, device_id: str = "bat-1", **fields: object) -> tuple[dict[str, object], dict[str, str]]:
+    async def register_device(
+        self, device_id: str = "bat-1", **fields: object
+    ) -> tuple[dict[str, object], dict[str, str]]:
         """Register a device; returns its JSON and its credential header."""
-        body = {"id": device_id, "name": f"Battery {device_id}", "site": "site-a", "capacity_kwh": 10.0,
-                "max_charge_kw": 5.0, "max_discharge_kw": 5.0, **fields}
+        body = {
+            "id": device_id,
+            "name": f"Battery {device_id}",
+            "site": "site-a",
+            "capacity_kwh": 10.0,
+            "max_charge_kw": 5.0,
+            "max_discharge_kw": 5.0,
+            **fields,
+        }
         response = await self.client.post("/api/v1/devices", json=body, headers=self.admin)
         assert response.status_code == 201, response.text
         device = response.json()

@@ -19,12 +19,19 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 async def issue_token(credentials: BearerDep, session: SessionDep, settings: SettingsDep, now: NowDep) -> TokenOut:
     """Trade an API key (as the bearer token) for a short-lived JWT."""
     token = bearer_token(credentials)
-    actor = await auth_service.authenticate_api_key(session=session, token=token) if token.startswith(API_KEY_PREFIX) else None
+    actor = (
+        await auth_service.authenticate_api_key(session=session, token=token)
+        if token.startswith(API_KEY_PREFIX)
+        else None
+    )
     if actor is None or actor.role is None:
         raise NotAuthenticated("send a valid operator API key as the bearer token")
     access = issue_jwt(
-        secret=settings.secret_key.get_secret_value(), operator_id=int(actor.id), role=actor.role.value,
-        now=now, ttl_s=settings.jwt_ttl_s,
+        secret=settings.secret_key.get_secret_value(),
+        operator_id=int(actor.id),
+        role=actor.role.value,
+        now=now,
+        ttl_s=settings.jwt_ttl_s,
     )
     return TokenOut(access_token=access, expires_in=settings.jwt_ttl_s)
 

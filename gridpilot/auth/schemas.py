@@ -38,7 +38,7 @@ class TokenOut(BaseModel):
     """A JWT access token exchanged for an API key."""
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
 
 

@@ -67,7 +67,9 @@ async def authenticate_operator_id(*, session: AsyncSession, operator_id: int) -
 
 async def revoke_api_keys(*, session: AsyncSession, operator: Operator, now: datetime) -> int:
     """Revoke every key of an operator; returns how many were revoked."""
-    keys = list(await session.scalars(select(ApiKey).where(ApiKey.operator_id == operator.id, ApiKey.revoked_at.is_(None))))
+    keys = list(
+        await session.scalars(select(ApiKey).where(ApiKey.operator_id == operator.id, ApiKey.revoked_at.is_(None)))
+    )
     for key in keys:
         key.revoked_at = now
     await session.flush()

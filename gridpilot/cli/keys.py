@@ -27,8 +27,14 @@ def create(operator: OperatorName, name: Annotated[str, typer.Option(help="A lab
     async def work(session: AsyncSession) -> str:
         owner = await auth_service.get_operator_by_name(session=session, name=operator)
         key, token = await auth_service.create_api_key(session=session, operator=owner, name=name)
-        audit_service.record(session=session, actor=SYSTEM, action="api_key.create", target_type="operator",
-                             target_id=operator, details={"key": key.prefix + "…", "name": name})
+        audit_service.record(
+            session=session,
+            actor=SYSTEM,
+            action="api_key.create",
+            target_type="operator",
+            target_id=operator,
+            details={"key": key.prefix + "…", "name": name},
+        )
         return token
 
     try:
@@ -45,8 +51,14 @@ def revoke(operator: OperatorName) -> None:
     async def work(session: AsyncSession) -> int:
         owner = await auth_service.get_operator_by_name(session=session, name=operator)
         count = await auth_service.revoke_api_keys(session=session, operator=owner, now=utcnow())
-        audit_service.record(session=session, actor=SYSTEM, action="api_key.revoke", target_type="operator",
-                             target_id=operator, details={"revoked": count})
+        audit_service.record(
+            session=session,
+            actor=SYSTEM,
+            action="api_key.revoke",
+            target_type="operator",
+            target_id=operator,
+            details={"revoked": count},
+        )
         return count
 
     try:

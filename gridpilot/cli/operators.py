@@ -29,8 +29,14 @@ def create(
 
     async def work(session: AsyncSession) -> str | None:
         operator = await auth_service.create_operator(session=session, name=name, role=role)
-        audit_service.record(session=session, actor=SYSTEM, action="operator.create", target_type="operator",
-                             target_id=name, details={"role": role.value})
+        audit_service.record(
+            session=session,
+            actor=SYSTEM,
+            action="operator.create",
+            target_type="operator",
+            target_id=name,
+            details={"role": role.value},
+        )
         if not with_key:
             return None
         _, token = await auth_service.create_api_key(session=session, operator=operator, name="default")

@@ -52,8 +52,9 @@ def _bootstrap_admin(settings: Settings) -> None:
             return None
         admin = await auth_service.create_operator(session=session, name="admin", role=Role.ADMIN)
         _, token = await auth_service.create_api_key(session=session, operator=admin, name="bootstrap")
-        audit_service.record(session=session, actor=SYSTEM, action="operator.bootstrap", target_type="operator",
-                             target_id="admin")
+        audit_service.record(
+            session=session, actor=SYSTEM, action="operator.bootstrap", target_type="operator", target_id="admin"
+        )
         return token
 
     token = run_in_session(settings, work)

@@ -26,11 +26,21 @@ async def record(*, session: AsyncSession, device: Device, acks: list[AckIn], ac
         ack_id = str(ack.ack_id)
         if owners.get(ack.interval_id) != device.id:
             rejected.append(
-                AckRejected(index=index, ack_id=ack_id, detail=f"interval {ack.interval_id} is not an interval of this device")
+                AckRejected(
+                    index=index, ack_id=ack_id, detail=f"interval {ack.interval_id} is not an interval of this device"
+                )
             )
             continue
-        rows.setdefault(ack_id, {**ack.model_dump(exclude={"ack_id"}), "ack_id": ack_id, "device_id": device.id,
-                                 "status": ack.status.value, "received_at": now})
+        rows.setdefault(
+            ack_id,
+            {
+                **ack.model_dump(exclude={"ack_id"}),
+                "ack_id": ack_id,
+                "device_id": device.id,
+                "status": ack.status.value,
+                "received_at": now,
+            },
+        )
     new_ids = await _insert_new(session=session, rows=list(rows.values()))
     new_rows = [row for ack_id, row in rows.items() if ack_id in new_ids]
     if new_rows:
@@ -38,8 +48,10 @@ async def record(*, session: AsyncSession, device: Device, acks: list[AckIn], ac
             update(ScheduleInterval.__table__)
             .where(ScheduleInterval.__table__.c.id == bindparam("interval"))
             .values(status=bindparam("new_status"), status_at=bindparam("at")),
-            [{"interval": r["interval_id"], "new_status": r["status"], "at": r["ended_at"] or r["started_at"] or now}
-             for r in new_rows],
+            [
+                {"interval": r["interval_id"], "new_status": r["status"], "at": r["ended_at"] or r["started_at"] or now}
+                for r in new_rows
+            ],
         )
         _update_soc(device, new_rows, now)
     duplicates = len(acks) - len(rejected) - len(new_rows)
@@ -47,7 +59,11 @@ async def record(*, session: AsyncSession, device: Device, acks: list[AckIn], ac
     observability.ACKS.labels("duplicate").inc(duplicates)
     observability.ACKS.labels("rejected").inc(len(rejected))
     audit_service.record(
-        session=session, actor=actor, action="acks.record", target_type="device", target_id=device.id,
+        session=session,
+        actor=actor,
+        action="acks.record",
+        target_type="device",
+        target_id=device.id,
         details={"new": len(new_rows), "duplicates": duplicates, "rejected": len(rejected)},
     )
     await session.flush()

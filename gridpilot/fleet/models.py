@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridpilot.db import Base, utcnow
 
-
 BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
 
 
@@ -107,9 +106,7 @@ class Execution(Base):
 
     ack_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
-    interval_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("schedule_intervals.id", ondelete="CASCADE"), index=True
-    )
+    interval_id: Mapped[int] = mapped_column(BigId, ForeignKey("schedule_intervals.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
@@ -117,4 +114,3 @@ class Execution(Base):
     soc_pct: Mapped[float | None]
     message: Mapped[str | None] = mapped_column(String(1000))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-

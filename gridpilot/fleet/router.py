@@ -71,8 +71,14 @@ async def list_devices(
     """Devices by id, filtered by site, tag and status; decommissioned ones only with status=decommissioned."""
     after = str(decode_cursor(cursor, str)) if cursor else None
     devices = await device_service.list_devices(
-        session=session, now=now, offline_after=_offline_after(settings), limit=limit, after_id=after,
-        site=site, tag=tag, status=status,
+        session=session,
+        now=now,
+        offline_after=_offline_after(settings),
+        limit=limit,
+        after_id=after,
+        site=site,
+        tag=tag,
+        status=status,
     )
     items = [device_service.device_out(d, now=now, offline_after=_offline_after(settings)) for d in devices]
     return DevicePage(items=items, next_cursor=encode_cursor(devices[-1].id) if len(devices) == limit else None)
@@ -86,7 +92,11 @@ async def get_device(device: PathDevice, _: CurrentOperator, settings: SettingsD
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)
 async def update_device(
-    device: PathDevice, changes: DeviceUpdate, actor: CurrentAdmin, session: SessionDep, settings: SettingsDep,
+    device: PathDevice,
+    changes: DeviceUpdate,
+    actor: CurrentAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
 ) -> DeviceOut:
     """Change a device's name, site, limits, time zone or tags."""
@@ -141,13 +151,17 @@ def _etags(header: str) -> set[str]:
 @router.post("/devices/{device_id}/acks", response_model=AckResult)
 async def post_acks(batch: AckBatchIn, access: DeviceItself, session: SessionDep, now: NowDep) -> AckResult:
     """Execution records from the device itself; a replayed ack_id is accepted and not counted twice."""
-    result = await ack_service.record(session=session, device=access.device, acks=batch.acks, actor=access.actor, now=now)
+    result = await ack_service.record(
+        session=session, device=access.device, acks=batch.acks, actor=access.actor, now=now
+    )
     await session.commit()
     return result
 
 
 @router.get("/devices/{device_id}/acks", response_model=ExecutionPage)
-async def list_acks(access: DeviceOrOperator, session: SessionDep, cursor: Cursor = None, limit: Limit = 100) -> ExecutionPage:
+async def list_acks(
+    access: DeviceOrOperator, session: SessionDep, cursor: Cursor = None, limit: Limit = 100
+) -> ExecutionPage:
     """The device's execution records, most recently received first."""
     before = None
     if cursor:
@@ -156,13 +170,13 @@ async def list_acks(access: DeviceOrOperator, session: SessionDep, cursor: Curso
             raise InvalidCursor("the cursor is not one this server handed out")
         before = (received_at, ack_id)
     try:
-        rows = await ack_service.list_for_device(session=session, device_id=access.device.id, limit=limit, before=before)
+        rows = await ack_service.list_for_device(
+            session=session, device_id=access.device.id, limit=limit, before=before
+        )
     except ValueError:
         raise InvalidCursor("the cursor is not one this server handed out") from None
     items = [ExecutionOut.model_validate(r) for r in rows]
-    next_cursor = (
-        encode_cursor(f"{rows[-1].received_at.isoformat()}|{rows[-1].ack_id}") if len(rows) == limit else None
-    )
+    next_cursor = encode_cursor(f"{rows[-1].received_at.isoformat()}|{rows[-1].ack_id}") if len(rows) == limit else None
     return ExecutionPage(items=items, next_cursor=next_cursor)
 
 
@@ -223,7 +237,12 @@ async def submit_schedules(
     if len(raws) > settings.schedule_max_batch:
         raise BatchTooLarge(f"{len(raws)} schedules in one request; the limit is {settings.schedule_max_batch}")
     result = await schedule_service.submit(
-        session=session, raws=raws, actor=actor, now=now, batch=batch, partial=partial,
+        session=session,
+        raws=raws,
+        actor=actor,
+        now=now,
+        batch=batch,
+        partial=partial,
         policy=SchedulePolicy(
             max_horizon=timedelta(days=settings.schedule_max_horizon_days),
             max_intervals=settings.schedule_max_intervals,

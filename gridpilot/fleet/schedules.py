@@ -73,7 +73,9 @@ def _device_violations(raw: object, index: int, devices: dict[str, Device], seen
         found.append(Violation("/device_id", "device_decommissioned", f"device {device_id!r} is decommissioned"))
     if device_id in seen:
         found.append(
-            Violation("/device_id", "duplicate_device", f"device {device_id!r} already has a schedule at /{seen[device_id]}")
+            Violation(
+                "/device_id", "duplicate_device", f"device {device_id!r} already has a schedule at /{seen[device_id]}"
+            )
         )
     else:
         seen[device_id] = index
@@ -136,10 +138,17 @@ async def submit(
     accepted = await _store(session=session, valid=valid, actor=actor, now=now, source=source)
     observability.SCHEDULES.labels("accepted").inc(len(accepted))
     audit_service.record(
-        session=session, actor=actor, action="schedules.submit", target_type="schedule",
+        session=session,
+        actor=actor,
+        action="schedules.submit",
+        target_type="schedule",
         target_id=accepted[0].device_id if len(accepted) == 1 else None,
-        details={"accepted": len(accepted), "rejected": len(rejected), "source": source,
-                 "devices": [a.device_id for a in accepted[:100]]},
+        details={
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "source": source,
+            "devices": [a.device_id for a in accepted[:100]],
+        },
     )
     return BatchResult(accepted=accepted, rejected=rejected)
 
@@ -193,7 +202,11 @@ async def _store(
         ],
     )
     superseding = [
-        {"device": item.device.id, "new_version": item.device.schedule_version, "new_from": item.schedule.intervals[0].start}
+        {
+            "device": item.device.id,
+            "new_version": item.device.schedule_version,
+            "new_from": item.schedule.intervals[0].start,
+        }
         for item in valid
         if item.device.schedule_version > 1
     ]
@@ -243,8 +256,13 @@ async def get(*, session: AsyncSession, schedule_id: int) -> ScheduleOut:
         source=schedule.source,
         intervals=[
             IntervalOut(
-                id=interval.id, start=interval.start, end=interval.end, mode=interval.mode,
-                rate_kw=interval.rate_kw, status=IntervalStatus(status), status_at=interval.status_at,
+                id=interval.id,
+                start=interval.start,
+                end=interval.end,
+                mode=interval.mode,
+                rate_kw=interval.rate_kw,
+                status=IntervalStatus(status),
+                status_at=interval.status_at,
             )
             for interval, status in rows.tuples()
         ],
@@ -277,9 +295,12 @@ async def device_view(*, session: AsyncSession, device: Device, now: datetime) -
         version=device.schedule_version,
         intervals=[
             DeviceIntervalOut(
-                id=row.id, schedule_id=row.schedule_id, start=row.start,
+                id=row.id,
+                schedule_id=row.schedule_id,
+                start=row.start,
                 end=row.end if row.superseded_from is None else min(row.end, row.superseded_from),
-                mode=row.mode, rate_kw=row.rate_kw,
+                mode=row.mode,
+                rate_kw=row.rate_kw,
             )
             for row in rows
         ],
@@ -315,8 +336,14 @@ async def history(
             counts[schedule_id][name] = count
     return [
         ScheduleSummary(
-            id=s.id, version=s.version, effective_from=s.effective_from, superseded_from=s.superseded_from,
-            created_at=s.created_at, created_by=s.created_by, source=s.source, interval_counts=counts[s.id],
+            id=s.id,
+            version=s.version,
+            effective_from=s.effective_from,
+            superseded_from=s.superseded_from,
+            created_at=s.created_at,
+            created_by=s.created_by,
+            source=s.source,
+            interval_counts=counts[s.id],
         )
         for s in schedules
     ]

@@ -76,7 +76,11 @@ async def register(*, session: AsyncSession, device_in: DeviceIn, actor: Actor, 
     await session.flush()
     credential = await _issue_credential(session=session, device_id=device.id)
     audit_service.record(
-        session=session, actor=actor, action="device.register", target_type="device", target_id=device.id,
+        session=session,
+        actor=actor,
+        action="device.register",
+        target_type="device",
+        target_id=device.id,
         details=device_in.model_dump(mode="json"),
     )
     return device, credential
@@ -175,7 +179,11 @@ async def update_device(
     device.updated_at = now
     await session.flush()
     audit_service.record(
-        session=session, actor=actor, action="device.update", target_type="device", target_id=device.id,
+        session=session,
+        actor=actor,
+        action="device.update",
+        target_type="device",
+        target_id=device.id,
         details=changes.model_dump(mode="json", exclude_unset=True),
     )
     return device

@@ -14,7 +14,10 @@ async def test_writes_are_audited_without_secrets(api: Api) -> None:
     response = await api.client.get("/api/v1/audit?target_id=bat-1", headers={**api.admin, "X-Request-ID": "r-1"})
     entries = response.json()["items"]
     assert [e["action"] for e in entries] == [
-        "device.rotate_credential", "device.update", "schedules.submit", "device.register"
+        "device.rotate_credential",
+        "device.update",
+        "schedules.submit",
+        "device.register",
     ]
     assert {e["actor"] for e in entries} == {"operator:root"}
     assert device["credential"] not in response.text
@@ -23,7 +26,8 @@ async def test_writes_are_audited_without_secrets(api: Api) -> None:
 
 async def test_request_id_is_recorded_and_returned(api: Api) -> None:
     response = await api.client.post(
-        "/api/v1/devices", headers={**api.admin, "X-Request-ID": "4c1b1e0e9c6a4c55b0e0f5b6f0f0a001"},
+        "/api/v1/devices",
+        headers={**api.admin, "X-Request-ID": "4c1b1e0e9c6a4c55b0e0f5b6f0f0a001"},
         json={"id": "b", "name": "b", "capacity_kwh": 1, "max_charge_kw": 1, "max_discharge_kw": 1},
     )
     assert response.headers["x-request-id"] == "4c1b1e0e9c6a4c55b0e0f5b6f0f0a001"

@@ -20,7 +20,8 @@ async def test_api_key_exchanges_for_a_jwt_that_works(api: Api) -> None:
 async def test_viewer_jwt_cannot_write(api: Api) -> None:
     token = (await api.client.post("/api/v1/auth/token", headers=api.viewer)).json()["access_token"]
     response = await api.client.post(
-        "/api/v1/devices", headers={"Authorization": f"Bearer {token}"},
+        "/api/v1/devices",
+        headers={"Authorization": f"Bearer {token}"},
         json={"id": "b", "name": "b", "capacity_kwh": 1, "max_charge_kw": 1, "max_discharge_kw": 1},
     )
     assert response.status_code == 403
@@ -28,9 +29,16 @@ async def test_viewer_jwt_cannot_write(api: Api) -> None:
 
 async def test_bad_expired_and_foreign_tokens_are_401(api: Api) -> None:
     secret = api.app.state.settings.secret_key.get_secret_value()
-    expired = issue_jwt(secret=secret, operator_id=1, role="admin", now=datetime.now(UTC) - timedelta(hours=2), ttl_s=60)
-    forged = issue_jwt(secret="another-secret-of-enough-length-0123456789", operator_id=1, role="admin",
-                       now=datetime.now(UTC), ttl_s=60)
+    expired = issue_jwt(
+        secret=secret, operator_id=1, role="admin", now=datetime.now(UTC) - timedelta(hours=2), ttl_s=60
+    )
+    forged = issue_jwt(
+        secret="another-secret-of-enough-length-0123456789",
+        operator_id=1,
+        role="admin",
+        now=datetime.now(UTC),
+        ttl_s=60,
+    )
     for token in ("gpk_nope", expired, forged, "garbage", "a.b.c"):
         response = await api.client.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token

@@ -28,14 +28,26 @@ def schedule(
     for i in range(count):
         begin = first + timedelta(minutes=minutes * i)
         this_mode = (mode if i % 2 == 0 else 3 - mode) if alternate else mode
-        intervals.append({"start": begin.isoformat(), "end": (begin + timedelta(minutes=minutes)).isoformat(),
-                          "mode": this_mode, "rate_kw": rate_kw})
+        intervals.append(
+            {
+                "start": begin.isoformat(),
+                "end": (begin + timedelta(minutes=minutes)).isoformat(),
+                "mode": this_mode,
+                "rate_kw": rate_kw,
+            }
+        )
     return {"device_id": device_id, "intervals": intervals}
 
 
 def ack(interval_id: int, status: str = "executed", **fields: object) -> dict[str, object]:
     """An execution record with a fresh ack_id."""
     now = datetime.now(UTC)
-    return {"ack_id": str(uuid.uuid4()), "interval_id": interval_id, "status": status,
-            "started_at": (now - timedelta(minutes=15)).isoformat(), "ended_at": now.isoformat(),
-            "energy_kwh": 0.5, **fields}
+    return {
+        "ack_id": str(uuid.uuid4()),
+        "interval_id": interval_id,
+        "status": status,
+        "started_at": (now - timedelta(minutes=15)).isoformat(),
+        "ended_at": now.isoformat(),
+        "energy_kwh": 0.5,
+        **fields,
+    }

@@ -16,7 +16,9 @@ async def _device_with_schedule(api: Api, device_id: str = "bat-1") -> tuple[dic
 
 async def test_acks_set_interval_status_and_replays_are_not_counted_twice(api: Api) -> None:
     credential, intervals, schedule_id = await _device_with_schedule(api)
-    batch = {"acks": [ack(intervals[0], "executed", soc_pct=55.0), ack(intervals[1], "failed", message="inverter fault")]}
+    batch = {
+        "acks": [ack(intervals[0], "executed", soc_pct=55.0), ack(intervals[1], "failed", message="inverter fault")]
+    }
     first = await api.client.post("/api/v1/devices/bat-1/acks", json=batch, headers=credential)
     assert first.status_code == 200, first.text
     assert first.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
@@ -41,7 +43,8 @@ async def test_acks_for_another_devices_interval_are_rejected_per_record(api: Ap
     credential_a, intervals_a, _ = await _device_with_schedule(api, "bat-a")
     _, intervals_b, _ = await _device_with_schedule(api, "bat-b")
     response = await api.client.post(
-        "/api/v1/devices/bat-a/acks", json={"acks": [ack(intervals_a[0]), ack(intervals_b[0]), ack(999_999)]},
+        "/api/v1/devices/bat-a/acks",
+        json={"acks": [ack(intervals_a[0]), ack(intervals_b[0]), ack(999_999)]},
         headers=credential_a,
     )
     result = response.json()
@@ -60,8 +63,11 @@ async def test_a_device_posts_only_its_own_acks(api: Api) -> None:
 
 async def test_malformed_acks_are_422_with_pointers(api: Api) -> None:
     credential, intervals, _ = await _device_with_schedule(api)
-    body = {"acks": [{"ack_id": "not-a-uuid", "interval_id": intervals[0], "status": "done",
-                      "started_at": "2026-01-01T00:00:00"}]}
+    body = {
+        "acks": [
+            {"ack_id": "not-a-uuid", "interval_id": intervals[0], "status": "done", "started_at": "2026-01-01T00:00:00"}
+        ]
+    }
     response = await api.client.post("/api/v1/devices/bat-1/acks", json=body, headers=credential)
     assert response.status_code == 422
     pointers = {e["pointer"] for e in response.json()["errors"]}

@@ -21,7 +21,8 @@ async def test_register_returns_device_and_credential_once(api: Api) -> None:
 async def test_register_twice_is_conflict(api: Api) -> None:
     await api.register_device("bat-1")
     response = await api.client.post(
-        "/api/v1/devices", headers=api.admin,
+        "/api/v1/devices",
+        headers=api.admin,
         json={"id": "bat-1", "name": "x", "capacity_kwh": 1, "max_charge_kw": 1, "max_discharge_kw": 1},
     )
     assert response.status_code == 409
@@ -30,20 +31,45 @@ async def test_register_twice_is_conflict(api: Api) -> None:
 
 async def test_register_rejects_each_bad_field_with_a_pointer(api: Api) -> None:
     response = await api.client.post(
-        "/api/v1/devices", headers=api.admin,
-        json={"id": "bad/id", "name": "", "capacity_kwh": -1, "max_charge_kw": "fast", "max_discharge_kw": 1,
-              "charge_efficiency": 1.5, "timezone": "Mars/Olympus", "unexpected": 1},
+        "/api/v1/devices",
+        headers=api.admin,
+        json={
+            "id": "bad/id",
+            "name": "",
+            "capacity_kwh": -1,
+            "max_charge_kw": "fast",
+            "max_discharge_kw": 1,
+            "charge_efficiency": 1.5,
+            "timezone": "Mars/Olympus",
+            "unexpected": 1,
+        },
     )
     assert response.status_code == 422
     pointers = {e["pointer"] for e in response.json()["errors"]}
-    assert {"/id", "/name", "/capacity_kwh", "/max_charge_kw", "/charge_efficiency", "/timezone", "/unexpected"} <= pointers
+    assert {
+        "/id",
+        "/name",
+        "/capacity_kwh",
+        "/max_charge_kw",
+        "/charge_efficiency",
+        "/timezone",
+        "/unexpected",
+    } <= pointers
 
 
 async def test_register_rejects_min_soc_above_max(api: Api) -> None:
     response = await api.client.post(
-        "/api/v1/devices", headers=api.admin,
-        json={"id": "b", "name": "b", "capacity_kwh": 1, "max_charge_kw": 1, "max_discharge_kw": 1,
-              "min_soc_pct": 80, "max_soc_pct": 20},
+        "/api/v1/devices",
+        headers=api.admin,
+        json={
+            "id": "b",
+            "name": "b",
+            "capacity_kwh": 1,
+            "max_charge_kw": 1,
+            "max_discharge_kw": 1,
+            "min_soc_pct": 80,
+            "max_soc_pct": 20,
+        },
     )
     assert response.status_code == 422
     assert "min_soc_pct" in response.text
@@ -51,7 +77,8 @@ async def test_register_rejects_min_soc_above_max(api: Api) -> None:
 
 async def test_viewer_cannot_register(api: Api) -> None:
     response = await api.client.post(
-        "/api/v1/devices", headers=api.viewer,
+        "/api/v1/devices",
+        headers=api.viewer,
         json={"id": "b", "name": "b", "capacity_kwh": 1, "max_charge_kw": 1, "max_discharge_kw": 1},
     )
     assert response.status_code == 403
@@ -64,7 +91,9 @@ async def test_list_filters_and_cursor_pagination(api: Api) -> None:
     assert [d["id"] for d in page["items"]] == ["bat-0", "bat-1"]
     seen = [d["id"] for d in page["items"]]
     while page["next_cursor"]:
-        page = (await api.client.get(f"/api/v1/devices?limit=2&cursor={page['next_cursor']}", headers=api.viewer)).json()
+        page = (
+            await api.client.get(f"/api/v1/devices?limit=2&cursor={page['next_cursor']}", headers=api.viewer)
+        ).json()
         seen += [d["id"] for d in page["items"]]
     assert seen == [f"bat-{i}" for i in range(5)]
     north = (await api.client.get("/api/v1/devices?site=north", headers=api.viewer)).json()["items"]
@@ -98,8 +127,9 @@ async def test_status_follows_last_contact_and_timeout(api: Api) -> None:
 
 async def test_update_changes_fields_and_keeps_soc_bounds_consistent(api: Api) -> None:
     await api.register_device("bat-1")
-    response = await api.client.patch("/api/v1/devices/bat-1", headers=api.admin,
-                                      json={"max_charge_kw": 7.5, "tags": ["b", "a"]})
+    response = await api.client.patch(
+        "/api/v1/devices/bat-1", headers=api.admin, json={"max_charge_kw": 7.5, "tags": ["b", "a"]}
+    )
     assert response.status_code == 200
     assert response.json()["max_charge_kw"] == 7.5
     assert response.json()["tags"] == ["a", "b"]

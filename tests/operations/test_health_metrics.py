@@ -17,8 +17,9 @@ async def test_live_and_ready(api: Api) -> None:
 async def test_ready_is_503_when_the_database_is_unreachable(api: Api) -> None:
     import httpx
 
-    broken = create_app(api.app.state.settings.model_copy(
-        update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}))
+    broken = create_app(
+        api.app.state.settings.model_copy(update={"database_url": "postgresql+asyncpg://nobody@127.0.0.1:1/none"})
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=broken), base_url="http://t") as client:
         response = await client.get("/health/ready")
     await broken.state.engine.dispose()
