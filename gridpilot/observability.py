@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from asgi_correlation_id import CorrelationIdFilter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -43,9 +43,9 @@ DEVICES = Gauge(
 )
 
 
-def configure_logging(*, level: str, json_logs: bool) -> None:
-    """Send logs to stderr, as JSON with the request id when asked (the default)."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(*, level: str, json_logs: bool, stream: TextIO | None = None) -> None:
+    """Send logs to stderr (or `stream`), as JSON with the request id when asked (the default)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(CorrelationIdFilter(uuid_length=32, default_value="-"))
     fmt = "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s"
     handler.setFormatter(
@@ -61,8 +61,11 @@ def configure_logging(*, level: str, json_logs: bool) -> None:
         logging.getLogger(name).propagate = True
 
 
+access_log = logging.getLogger("gridpilot.access")
+
+
 class MetricsMiddleware:
-    """Count and time every request under its route template (e.g. /api/v1/devices/{device_id})."""
+    """Count, time and log every request under its route template (e.g. /api/v1/devices/{device_id})."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -83,10 +86,16 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            access_log.info(
+                "request",
+                extra={"method": method, "path": scope["path"], "route": route, "status": status,
+                       "duration_ms": round(elapsed * 1000, 2)},
+            )
 
 
 def _route_template(scope: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         log_config=None,
+        access_log=False,  # gridpilot logs each request itself, with its route and request id
         proxy_headers=True,
     )
 

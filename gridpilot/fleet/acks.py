@@ -78,7 +78,7 @@ async def _interval_owners(*, session: AsyncSession, interval_ids: list[int]) ->
             .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
             .where(ScheduleInterval.id.in_(interval_ids[i : i + _CHUNK]))
         )
-        owners.update(result.tuples())
+        owners.update((interval_id, device_id) for interval_id, device_id in result)
     return owners
 
 

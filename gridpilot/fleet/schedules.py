@@ -264,7 +264,7 @@ async def get(*, session: AsyncSession, schedule_id: int) -> ScheduleOut:
                 status=IntervalStatus(status),
                 status_at=interval.status_at,
             )
-            for interval, status in rows.tuples()
+            for interval, status in rows
         ],
     )
 

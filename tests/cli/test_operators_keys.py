@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-async def _status(token: str) -> int:
+async def _status_async(token: str) -> int:
     application = create_app(load_settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as client:
         response = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
@@ -33,16 +34,20 @@ async def _status(token: str) -> int:
     return response.status_code
 
 
-async def test_created_operator_key_authenticates_and_revoke_stops_it(data_dir: Path) -> None:
+def _status(token: str) -> int:
+    return asyncio.run(_status_async(token))
+
+
+def test_created_operator_key_authenticates_and_revoke_stops_it(data_dir: Path) -> None:
     result = runner.invoke(app, ["operators", "create", "alice", "--role", "admin"])
     assert result.exit_code == 0, result.output
     token = re.search(r"gpk_\S+", result.output)
     assert token is not None
-    assert await _status(token.group(0)) == 200
+    assert _status(token.group(0)) == 200
     second = runner.invoke(app, ["keys", "create", "--operator", "alice"])
     assert second.exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", "--operator", "alice"]).exit_code == 0
-    assert await _status(token.group(0)) == 401
+    assert _status(token.group(0)) == 401
     listed = runner.invoke(app, ["operators", "list"])
     assert "alice" in listed.output
     assert "gpk_" not in listed.output

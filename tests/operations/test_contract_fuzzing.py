@@ -49,6 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     key = re.search(r"gpk_\S+", output)
     assert key is not None, output
     auth = {"Authorization": f"Bearer {key.group(0)}"}
+    log_file = (data / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "gridpilot", "serve"],
         env=env,
@@ -72,6 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log_file.close()
     log = Path(data / "server.log").read_text()
     assert "Traceback" not in log, log[-3000:]
 
