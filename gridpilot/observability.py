@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 from asgi_correlation_id import CorrelationIdFilter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -98,7 +98,7 @@ class MetricsMiddleware:
             )
 
 
-def _route_template(scope: dict[str, Any]) -> str:
+def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"

@@ -29,4 +29,4 @@ def decode_cursor(cursor: str, kind: type[str] | type[int]) -> str | int:
         raise InvalidCursor("the cursor is not one this server handed out") from None
     if type(key) is not kind:
         raise InvalidCursor("the cursor is not one this server handed out")
-    return key  # type: ignore[no-any-return]
+    return key

@@ -41,4 +41,4 @@ async def who_am_i(actor: CurrentOperator, session: SessionDep) -> OperatorOut:
     """The calling operator."""
     operator = await session.get(Operator, int(actor.id))
     assert operator is not None  # authenticated a moment ago
-    return OperatorOut(id=operator.id, name=operator.name, role=actor.role, created_at=operator.created_at)  # type: ignore[arg-type]
+    return OperatorOut(id=operator.id, name=operator.name, role=actor.role, created_at=operator.created_at)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,9 +45,10 @@ async def record(*, session: AsyncSession, device: Device, acks: list[AckIn], ac
     new_ids = await _insert_new(session=session, rows=list(rows.values()))
     new_rows = [row for ack_id, row in rows.items() if ack_id in new_ids]
     if new_rows:
+        intervals = cast(Table, ScheduleInterval.__table__)
         await session.execute(
-            update(ScheduleInterval.__table__)
-            .where(ScheduleInterval.__table__.c.id == bindparam("interval"))
+            update(intervals)
+            .where(intervals.c.id == bindparam("interval"))
             .values(status=bindparam("new_status"), status_at=bindparam("at")),
             [
                 {"interval": r["interval_id"], "new_status": r["status"], "at": r["ended_at"] or r["started_at"] or now}

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -211,7 +212,7 @@ async def _store(
         if item.device.schedule_version > 1
     ]
     if superseding:
-        table = Schedule.__table__
+        table = cast(Table, Schedule.__table__)
         await session.execute(
             update(table)
             .where(

@@ -355,7 +355,9 @@ def test_cli_ingests_once_and_prints_a_summary(cli_settings: Settings, source: S
     source.script(Step(body=[schedule("bat-1"), 42]))
     env = {"GRIDPILOT_DATA_DIR": str(cli_settings.data_dir), "GRIDPILOT_ENVIRONMENT": "test", "COLUMNS": "200",
            "GRIDPILOT_DATABASE_URL": None, "GRIDPILOT_CONFIG": None, "GRIDPILOT_LOG_JSON": "false"}
-    args = ["ingest", "schedules", "--url", f"{source.url}?token=s3cret", "--header", "X-Api-Key: k1", "--attempts", "2"]
+    args = [
+        "ingest", "schedules", "--url", f"{source.url}?token=s3cret", "--header", "X-Api-Key: k1", "--attempts", "2"
+    ]
     result = CliRunner().invoke(cli_app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "fetched 2, stored 1, rejected 1" in result.stdout

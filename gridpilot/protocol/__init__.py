@@ -1,0 +1,24 @@
+"""The protocol shared by the cloud and the agent: schedule format, validation, battery model. Pure: no I/O."""
+
+from gridpilot.protocol.battery import BatteryLimits, soc_after, soc_change_pct, soc_trajectory
+from gridpilot.protocol.schedule import Interval, Mode, Schedule
+from gridpilot.protocol.validation import (
+    SchedulePolicy,
+    ValidationResult,
+    Violation,
+    validate_schedule,
+)
+
+__all__ = [
+    "BatteryLimits",
+    "Interval",
+    "Mode",
+    "Schedule",
+    "SchedulePolicy",
+    "ValidationResult",
+    "Violation",
+    "soc_after",
+    "soc_change_pct",
+    "soc_trajectory",
+    "validate_schedule",
+]
