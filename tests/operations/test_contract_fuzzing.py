@@ -38,6 +38,17 @@ def _gridpilot(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def _wait_until_live(base: str) -> None:
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/health/live").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the server did not come up within 10 s")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A `gridpilot serve` process on a fresh SQLite file, with an admin key and one device."""
@@ -49,31 +60,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     key = re.search(r"gpk_\S+", output)
     assert key is not None, output
     auth = {"Authorization": f"Bearer {key.group(0)}"}
-    log_file = (data / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gridpilot", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(data / "server.log").open("w"),
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        httpx.post(
-            f"{base}/api/v1/devices",
-            headers=auth,
-            json={"id": "fuzz-1", "name": "fuzz", "capacity_kwh": 10, "max_charge_kw": 5, "max_discharge_kw": 5},
+    with (data / "server.log").open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gridpilot", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log_file
         )
-        yield base, auth
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log_file.close()
+        try:
+            _wait_until_live(base)
+            created = httpx.post(
+                f"{base}/api/v1/devices",
+                headers=auth,
+                json={"id": "fuzz-1", "name": "fuzz", "capacity_kwh": 10, "max_charge_kw": 5, "max_discharge_kw": 5},
+            )
+            assert created.status_code == 201, created.text
+            yield base, auth
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
     log = Path(data / "server.log").read_text()
     assert "Traceback" not in log, log[-3000:]
 
