@@ -1,6 +1,6 @@
 """The protocol shared by the cloud and the agent: schedule format, validation, battery model. Pure: no I/O."""
 
-from gridpilot.protocol.battery import BatteryLimits, soc_after, soc_change_pct, soc_trajectory
+from gridpilot.protocol.battery import BatteryLimits, soc_after, soc_change_pct, soc_changes_pct, soc_trajectory
 from gridpilot.protocol.schedule import Interval, Mode, Schedule
 from gridpilot.protocol.validation import (
     SchedulePolicy,
@@ -19,6 +19,7 @@ __all__ = [
     "Violation",
     "soc_after",
     "soc_change_pct",
+    "soc_changes_pct",
     "soc_trajectory",
     "validate_schedule",
 ]

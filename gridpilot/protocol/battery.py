@@ -32,10 +32,17 @@ class BatteryLimits:
 
 def soc_change_pct(interval: Interval, limits: BatteryLimits) -> float:
     """How many SoC percentage points the interval adds (charge) or removes (negative, discharge)."""
-    energy_ac_kwh = interval.rate_kw * interval.duration_h
-    if interval.mode is Mode.CHARGE:
-        return energy_ac_kwh * limits.charge_efficiency / limits.capacity_kwh * 100.0
-    return -energy_ac_kwh / limits.discharge_efficiency / limits.capacity_kwh * 100.0
+    return soc_changes_pct((interval,), limits)[0]
+
+
+def soc_changes_pct(intervals: Iterable[Interval], limits: BatteryLimits) -> list[float]:
+    """soc_change_pct of each interval, in one pass (the validator's hot loop)."""
+    per_kws_charge = limits.charge_efficiency / limits.capacity_kwh * 100.0 / 3600.0
+    per_kws_discharge = -1.0 / limits.discharge_efficiency / limits.capacity_kwh * 100.0 / 3600.0
+    return [
+        rate_kw * (end - start).total_seconds() * (per_kws_charge if mode is Mode.CHARGE else per_kws_discharge)
+        for start, end, mode, rate_kw in intervals
+    ]
 
 
 def soc_after(soc_pct: float, interval: Interval, limits: BatteryLimits) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class Mode(IntEnum):
@@ -14,9 +15,11 @@ class Mode(IntEnum):
     DISCHARGE = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """One interval: from start (inclusive) to end (exclusive), both timezone-aware UTC, at rate_kw."""
+class Interval(NamedTuple):
+    """One interval: from start (inclusive) to end (exclusive), both timezone-aware UTC, at rate_kw.
+
+    A NamedTuple rather than a frozen dataclass: a day-ahead batch builds a million of them.
+    """
 
     start: datetime
     end: datetime
