@@ -13,8 +13,8 @@ from gridpilot.config import Settings
 from gridpilot.db import utcnow
 
 
-def get_settings(request: Request) -> Settings:
-    """The settings the app was built with."""
+async def get_settings(request: Request) -> Settings:
+    """The settings the app was built with (async: a sync dependency costs a thread-pool hop per request)."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -25,7 +25,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The request's notion of now (tests override it)."""
     return utcnow()
 

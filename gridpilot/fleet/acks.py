@@ -18,8 +18,9 @@ from gridpilot.fleet.schemas import AckIn, AckRejected, AckResult
 _CHUNK = 1000
 
 
-async def record(*, session: AsyncSession, device: Device, acks: list[AckIn], actor: Actor, now: datetime) -> AckResult:
+async def record(*, session: AsyncSession, device_id: str, acks: list[AckIn], actor: Actor, now: datetime) -> AckResult:
     """Store new execution records, count replays, refuse records about other devices' intervals."""
+    device = await session.get_one(Device, device_id)
     owners = await _interval_owners(session=session, interval_ids=sorted({a.interval_id for a in acks}))
     rejected: list[AckRejected] = []
     rows: dict[str, dict[str, object]] = {}

@@ -31,7 +31,7 @@ PathDevice = Annotated[Device, Depends(path_device)]
 class DeviceAccess:
     """A device resource and who is accessing it (the device itself, or an operator)."""
 
-    device: Device
+    device: device_service.DeviceRef
     actor: Actor
 
     @property
@@ -51,12 +51,12 @@ async def device_or_operator(
             raise NotAuthenticated("unknown or revoked device credential")
         if caller.id != device_id:
             raise Forbidden(f"device {caller.id!r} may not access device {device_id!r}")
-        await device_service.record_contact(
-            session=session, device=caller, now=now, coalesce=timedelta(seconds=settings.device_contact_write_every_s)
-        )
+        coalesce = timedelta(seconds=settings.device_contact_write_every_s)
+        if await device_service.record_contact(session=session, device=caller, now=now, coalesce=coalesce):
+            await session.commit()
         return DeviceAccess(caller, Actor(kind="device", id=caller.id, name=caller.id))
     actor = await operator_from_token(token=token, session=session, settings=settings)
-    device = await device_service.get(session=session, device_id=device_id)
+    device = await device_service.get_ref(session=session, device_id=device_id)
     return DeviceAccess(device, actor)
 
 

@@ -180,7 +180,10 @@ def _log_retry(log: logging.Logger, where: str) -> Callable[[RetryCallState], No
         wait_s = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "ingest: fetch from %s failed (%s) on attempt %d; retrying in %.2fs",
-            where, _describe(error), state.attempt_number, wait_s,
+            where,
+            _describe(error),
+            state.attempt_number,
+            wait_s,
             extra={"source_url": where, "attempt": state.attempt_number, "error": _describe(error)},
         )
 
@@ -237,8 +240,13 @@ async def ingest_once(
     """Fetch the source's schedules, store the valid ones in one transaction, log every refused one."""
     where = redact_url(url)
     items = await fetch_schedules(
-        client=client, url=url, attempts=retry.attempts, initial_wait_s=retry.initial_wait_s,
-        max_wait_s=retry.max_wait_s, max_bytes=settings.max_body_bytes, log=log,
+        client=client,
+        url=url,
+        attempts=retry.attempts,
+        initial_wait_s=retry.initial_wait_s,
+        max_wait_s=retry.max_wait_s,
+        max_bytes=settings.max_body_bytes,
+        log=log,
     )
     accepted, rejected = 0, list[RejectedSchedule]()
     if items:
@@ -250,7 +258,10 @@ async def ingest_once(
     report = IngestReport(fetched=len(items), accepted=accepted, rejected=len(rejected))
     log.info(
         "ingest: %d schedule(s) from %s, %d stored, %d rejected",
-        report.fetched, where, report.accepted, report.rejected,
+        report.fetched,
+        where,
+        report.accepted,
+        report.rejected,
         extra={"source_url": where, **asdict(report)},
     )
     return report
@@ -272,8 +283,14 @@ async def _store(
     async with session_factory() as session:
         try:
             result = await schedule_service.submit(
-                session=session, raws=items, actor=actor, now=now, policy=policy,
-                batch=True, partial=True, source="ingest",
+                session=session,
+                raws=items,
+                actor=actor,
+                now=now,
+                policy=policy,
+                batch=True,
+                partial=True,
+                source="ingest",
             )
         except ScheduleRejected as exc:
             return 0, _all_rejected(items, exc.errors)
@@ -309,7 +326,10 @@ def _log_rejected(log: logging.Logger, where: str, refused: RejectedSchedule) ->
     reasons = "; ".join(f"{e.get('pointer') or '/'}: {e.get('detail', '')}" for e in refused.errors)
     log.warning(
         "ingest: schedule %d (device %s) from %s rejected: %s",
-        refused.index, refused.device_id or "?", where, reasons or "invalid",
+        refused.index,
+        refused.device_id or "?",
+        where,
+        reasons or "invalid",
         extra={"source_url": where, "index": refused.index, "device_id": refused.device_id, "errors": refused.errors},
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
@@ -130,17 +130,14 @@ async def rotate_device_credential(
     response_model=DeviceScheduleOut,
     responses={304: {"description": "Not modified: the If-None-Match tag is current"}},
 )
-async def get_device_schedule(
-    request: Request, response: Response, access: DeviceOrOperator, session: SessionDep, now: NowDep
-) -> Any:
+async def get_device_schedule(request: Request, access: DeviceOrOperator, session: SessionDep, now: NowDep) -> Response:
     """The device's active and upcoming intervals, with an ETag; If-None-Match answers 304 when current."""
-    await session.commit()  # the caller's last contact, if it was due
-    etag = schedule_service.view_etag(access.device)
+    etag = schedule_service.view_etag(access.device.id, access.device.schedule_version)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    response.headers.update(headers)
-    return await schedule_service.device_view(session=session, device=access.device, now=now)
+    view = await schedule_service.device_view(session=session, device=access.device, now=now)
+    return Response(view.model_dump_json(), media_type="application/json", headers=headers)
 
 
 def _etags(header: str) -> set[str]:
@@ -152,7 +149,7 @@ def _etags(header: str) -> set[str]:
 async def post_acks(batch: AckBatchIn, access: DeviceItself, session: SessionDep, now: NowDep) -> AckResult:
     """Execution records from the device itself; a replayed ack_id is accepted and not counted twice."""
     result = await ack_service.record(
-        session=session, device=access.device, acks=batch.acks, actor=access.actor, now=now
+        session=session, device_id=access.device.id, acks=batch.acks, actor=access.actor, now=now
     )
     await session.commit()
     return result

@@ -270,8 +270,12 @@ async def get(*, session: AsyncSession, schedule_id: int) -> ScheduleOut:
     )
 
 
-async def device_view(*, session: AsyncSession, device: Device, now: datetime) -> DeviceScheduleOut:
-    """The active and upcoming intervals of the device's plan, across versions, cut where newer ones take over."""
+async def device_view(*, session: AsyncSession, device: device_service.DeviceRef, now: datetime) -> DeviceScheduleOut:
+    """The active and upcoming intervals of the device's plan, across versions, cut where newer ones take over.
+
+    The version is the one read before the intervals: a version stored in between shows
+    in the intervals first, so the device at worst fetches the same plan once more.
+    """
     rows = await session.execute(
         select(
             ScheduleInterval.id,
@@ -308,13 +312,13 @@ async def device_view(*, session: AsyncSession, device: Device, now: datetime) -
     )
 
 
-def view_etag(device: Device) -> str:
+def view_etag(device_id: str, schedule_version: int) -> str:
     """A weak ETag for the device's view: it changes exactly when a new version is stored.
 
     Weak, because intervals that end drop out of the view as time passes without the tag
     changing; a device that holds the tagged version already knows they are over.
     """
-    return f'W/"{device.id}-v{device.schedule_version}"'
+    return f'W/"{device_id}-v{schedule_version}"'
 
 
 async def history(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -15,6 +16,15 @@ from gridpilot.fleet.exceptions import DeviceDecommissioned, DeviceExists, Devic
 from gridpilot.fleet.models import Device, DeviceCredential, DeviceTag
 from gridpilot.fleet.schemas import DeviceIn, DeviceOut, DeviceStatus, DeviceUpdate
 from gridpilot.protocol import BatteryLimits
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """What the polling path needs of a device, without loading the ORM entity."""
+
+    id: str
+    schedule_version: int
+    last_contact_at: datetime | None
 
 
 def device_status(device: Device, *, now: datetime, offline_after: timedelta) -> DeviceStatus:
@@ -229,11 +239,11 @@ async def _issue_credential(*, session: AsyncSession, device_id: str) -> str:
     return token
 
 
-async def authenticate_device(*, session: AsyncSession, token: str) -> Device | None:
-    """The active device owning a valid, unrevoked credential, else None."""
-    return (
+async def authenticate_device(*, session: AsyncSession, token: str) -> DeviceRef | None:
+    """The active device owning a valid, unrevoked credential, else None (one lean query: devices poll often)."""
+    row = (
         await session.execute(
-            select(Device)
+            select(Device.id, Device.schedule_version, Device.last_contact_at)
             .join(DeviceCredential, DeviceCredential.device_id == Device.id)
             .where(
                 DeviceCredential.token_hash == hash_token(token),
@@ -241,17 +251,30 @@ async def authenticate_device(*, session: AsyncSession, token: str) -> Device | 
                 Device.decommissioned_at.is_(None),
             )
         )
-    ).scalar_one_or_none()
+    ).one_or_none()
+    return None if row is None else DeviceRef(*row)
 
 
-async def record_contact(*, session: AsyncSession, device: Device, now: datetime, coalesce: timedelta) -> None:
-    """Note that the device was heard from; writes at most once per `coalesce` per device."""
+async def get_ref(*, session: AsyncSession, device_id: str) -> DeviceRef:
+    """The device's identity, schedule version and last contact, or DeviceNotFound."""
+    row = (
+        await session.execute(
+            select(Device.id, Device.schedule_version, Device.last_contact_at).where(Device.id == device_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise DeviceNotFound(f"no device with id {device_id!r}")
+    return DeviceRef(*row)
+
+
+async def record_contact(*, session: AsyncSession, device: DeviceRef, now: datetime, coalesce: timedelta) -> bool:
+    """Note that the device was heard from; writes at most once per `coalesce` per device. True when it wrote."""
     if device.last_contact_at is not None and now - device.last_contact_at < coalesce:
-        return
+        return False
     await session.execute(
         update(Device)
         .where(Device.id == device.id, or_(Device.last_contact_at.is_(None), Device.last_contact_at < now))
         .values(last_contact_at=now)
         .execution_options(synchronize_session=False)
     )
-    device.last_contact_at = now
+    return True
