@@ -123,6 +123,7 @@ class Options:
     skip_big_batch: bool
     big_batch: int
     port: int
+    pace_ms: int
 
 
 @dataclass
@@ -525,13 +526,22 @@ def wrk_command(port: int, options: Options) -> list[str]:
     ]
 
 
-def run_wrk(command: list[str], devices_file: Path, mode: str, seconds: int, server_pid: int) -> WrkResult:
-    """Run wrk in one mode (health, full or etag), parse what it printed and note who used the CPU meanwhile."""
+def run_wrk(
+    command: list[str], devices_file: Path, mode: str, seconds: int, server_pid: int, pace_ms: int = 0
+) -> WrkResult:
+    """Run wrk in one mode (health, full or etag), parse what it printed and note who used the CPU meanwhile.
+
+    pace_ms > 0: each connection waits about that long before each request (a steady load, not saturation).
+    """
     console.print(f"wrk {mode}: {shlex.join(command[1:7])} ...")
     server_pids = set(process_tree(server_pid))
     before, children_before, started = cpu_ticks(), children_cpu_s(), time.monotonic()
     done = subprocess.run(
-        [*command, "--", str(devices_file), mode], capture_output=True, text=True, timeout=seconds + 120, check=False
+        [*command, "--", str(devices_file), mode, str(pace_ms)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
     )
     elapsed = time.monotonic() - started
     if done.returncode != 0 or "BENCH " not in done.stdout:
@@ -683,6 +693,11 @@ def polling_phase(
         f"200: {full.requests_per_s / health.requests_per_s:.2f}; 304: "
         f"{cached.requests_per_s / health.requests_per_s:.2f}",
     )
+    if options.pace_ms:
+        clients = f"{options.connections} clients each polling every ~{options.pace_ms / 1000:g} s"
+        for mode, label in (("full", "200"), ("etag", "If-None-Match → 304")):
+            paced = run_wrk(command, devices_file, mode, seconds, server_pid, pace_ms=options.pace_ms)
+            report_wrk(report, f"GET device schedule, {label}, steady load: {clients}", paced)
 
 
 def big_batch_phase(port: int, key: str, count: int, report: Report) -> None:
@@ -777,6 +792,9 @@ def main(
     skip_big_batch: Annotated[bool, typer.Option("--skip-big-batch", help="Skip the big batch POST")] = False,
     big_batch: Annotated[int, typer.Option(min=1, max=99_999, help="Schedules in the big batch")] = 10_000,
     port: Annotated[int, typer.Option(help="Server port (0: a free one)")] = 0,
+    pace_ms: Annotated[
+        int, typer.Option(min=0, help="Also run a steady load: each connection polls every ~PACE_MS ms (0: skip)")
+    ] = 1000,
 ) -> None:
     """Benchmark the gridpilot HTTP API under load on a throwaway PostgreSQL database."""
     duration_seconds(duration)
@@ -784,7 +802,7 @@ def main(
     if shutil.which("wrk") is None:
         console.print("[red]wrk is not installed (apt-get install wrk)[/red]")
         raise typer.Exit(2)
-    options = Options(devices, duration, connections, timeout, workers, skip_big_batch, big_batch, port)
+    options = Options(devices, duration, connections, timeout, workers, skip_big_batch, big_batch, port, pace_ms)
     header = machine_lines()
     report = Report()
     try:

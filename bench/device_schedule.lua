@@ -1,12 +1,14 @@
 -- wrk script for bench/bench_api.py: each request polls one device's schedule as that device.
 --
---   wrk -t2 -c200 -d30s --latency -s bench/device_schedule.lua http://127.0.0.1:PORT -- DEVICES_FILE MODE
+--   wrk -t2 -c200 -d30s --latency -s bench/device_schedule.lua http://127.0.0.1:PORT -- DEVICES_FILE MODE [PACE_MS]
 --
 -- DEVICES_FILE has one line per device: "<device id> <credential> <etag>".
 -- MODE is one of:
 --   full    GET /api/v1/devices/{id}/schedule without If-None-Match (200 with the full body)
 --   etag    the same with If-None-Match set to the device's current ETag (304, no body)
 --   health  GET /health/live (the reference: the same client and hooks, no database)
+-- PACE_MS (optional, third argument): each connection waits a random 0.5–1.5 × PACE_MS before each request,
+-- so the run offers a steady load (connections × 1000 / PACE_MS requests/s) instead of saturating the server.
 -- Devices are taken round-robin, each thread starting at a different place.
 -- done() prints one line "BENCH key=value ..." (latencies in microseconds, status counts as sN=count)
 -- for the Python script to parse.
@@ -43,6 +45,15 @@ function init(args)
    end
    position = (thread_number * 7919) % #prepared
    statuses = {}
+   pace = tonumber(args[3] or "0")
+   math.randomseed(os.time() + thread_number)
+end
+
+function delay()
+   if pace > 0 then
+      return math.floor(pace * (0.5 + math.random()))
+   end
+   return 0
 end
 
 function request()
