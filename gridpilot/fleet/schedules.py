@@ -27,7 +27,6 @@ from gridpilot.fleet.models import Device, Schedule, ScheduleInterval
 from gridpilot.fleet.schemas import (
     AcceptedSchedule,
     BatchResult,
-    DeviceIntervalOut,
     DeviceScheduleOut,
     IntervalOut,
     IntervalStatus,
@@ -270,45 +269,51 @@ async def get(*, session: AsyncSession, schedule_id: int) -> ScheduleOut:
     )
 
 
+# Built once: the polling path runs it for every poll that is not answered 304.
+_DEVICE_VIEW = (
+    select(
+        ScheduleInterval.id,
+        ScheduleInterval.schedule_id,
+        ScheduleInterval.start,
+        ScheduleInterval.end,
+        ScheduleInterval.mode,
+        ScheduleInterval.rate_kw,
+        Schedule.superseded_from,
+    )
+    .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
+    .where(
+        Schedule.device_id == bindparam("device_id"),
+        or_(Schedule.superseded_from.is_(None), Schedule.superseded_from > bindparam("now")),
+        ScheduleInterval.end > bindparam("now"),
+        or_(Schedule.superseded_from.is_(None), ScheduleInterval.start < Schedule.superseded_from),
+    )
+    .order_by(ScheduleInterval.start)
+)
+
+
 async def device_view(*, session: AsyncSession, device: device_service.DeviceRef, now: datetime) -> DeviceScheduleOut:
     """The active and upcoming intervals of the device's plan, across versions, cut where newer ones take over.
 
     The version is the one read before the intervals: a version stored in between shows
     in the intervals first, so the device at worst fetches the same plan once more.
     """
-    rows = await session.execute(
-        select(
-            ScheduleInterval.id,
-            ScheduleInterval.schedule_id,
-            ScheduleInterval.start,
-            ScheduleInterval.end,
-            ScheduleInterval.mode,
-            ScheduleInterval.rate_kw,
-            Schedule.superseded_from,
-        )
-        .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
-        .where(
-            Schedule.device_id == device.id,
-            or_(Schedule.superseded_from.is_(None), Schedule.superseded_from > now),
-            ScheduleInterval.end > now,
-            or_(Schedule.superseded_from.is_(None), ScheduleInterval.start < Schedule.superseded_from),
-        )
-        .order_by(ScheduleInterval.start)
-    )
-    return DeviceScheduleOut(
-        device_id=device.id,
-        version=device.schedule_version,
-        intervals=[
-            DeviceIntervalOut(
-                id=row.id,
-                schedule_id=row.schedule_id,
-                start=row.start,
-                end=row.end if row.superseded_from is None else min(row.end, row.superseded_from),
-                mode=row.mode,
-                rate_kw=row.rate_kw,
-            )
-            for row in rows
-        ],
+    rows = await session.execute(_DEVICE_VIEW, {"device_id": device.id, "now": now})
+    return DeviceScheduleOut.model_validate(
+        {
+            "device_id": device.id,
+            "version": device.schedule_version,
+            "intervals": [
+                {
+                    "id": interval_id,
+                    "schedule_id": schedule_id,
+                    "start": start,
+                    "end": end if superseded_from is None else min(end, superseded_from),
+                    "mode": mode,
+                    "rate_kw": rate_kw,
+                }
+                for interval_id, schedule_id, start, end, mode, rate_kw, superseded_from in rows
+            ],
+        }
     )
 
 

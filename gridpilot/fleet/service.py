@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -239,19 +239,21 @@ async def _issue_credential(*, session: AsyncSession, device_id: str) -> str:
     return token
 
 
+# Built once: every device request runs it.
+_DEVICE_BY_CREDENTIAL = (
+    select(Device.id, Device.schedule_version, Device.last_contact_at)
+    .join(DeviceCredential, DeviceCredential.device_id == Device.id)
+    .where(
+        DeviceCredential.token_hash == bindparam("token_hash"),
+        DeviceCredential.revoked_at.is_(None),
+        Device.decommissioned_at.is_(None),
+    )
+)
+
+
 async def authenticate_device(*, session: AsyncSession, token: str) -> DeviceRef | None:
     """The active device owning a valid, unrevoked credential, else None (one lean query: devices poll often)."""
-    row = (
-        await session.execute(
-            select(Device.id, Device.schedule_version, Device.last_contact_at)
-            .join(DeviceCredential, DeviceCredential.device_id == Device.id)
-            .where(
-                DeviceCredential.token_hash == hash_token(token),
-                DeviceCredential.revoked_at.is_(None),
-                Device.decommissioned_at.is_(None),
-            )
-        )
-    ).one_or_none()
+    row = (await session.execute(_DEVICE_BY_CREDENTIAL, {"token_hash": hash_token(token)})).one_or_none()
     return None if row is None else DeviceRef(*row)
 
 
