@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     schedule_max_intervals: int = Field(default=2000, gt=0)
     schedule_max_batch: int = Field(default=10_000, gt=0)
     max_body_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    database_pool_size: int = Field(default=20, gt=0, description="PostgreSQL connections kept per worker")
+    database_max_overflow: int = Field(default=20, ge=0, description="extra connections per worker under load")
     page_size_max: int = Field(default=1000, gt=0)
 
     @property

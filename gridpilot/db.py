@@ -60,7 +60,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     else:
         # No pre-ping: it costs a round trip per request (a third of a device poll's CPU). A connection
         # found dead instead fails its request with a 503 (see problem.py) and the pool is refreshed.
-        kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=False, pool_recycle=3600)
+        kwargs.update(
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_pre_ping=False,
+            pool_recycle=3600,
+        )
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
