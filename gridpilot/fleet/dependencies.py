@@ -52,10 +52,8 @@ async def device_or_operator(
         if caller.id != device_id:
             raise Forbidden(f"device {caller.id!r} may not access device {device_id!r}")
         coalesce = timedelta(seconds=settings.device_contact_write_every_s)
-        await device_service.record_contact(session=session, device=caller, now=now, coalesce=coalesce)
-        # End the transaction now: the connection goes back to the pool while the answer is built and
-        # sent, so that a 304 holds it only for its one query.
-        await session.commit()
+        if await device_service.record_contact(session=session, device=caller, now=now, coalesce=coalesce):
+            await session.commit()
         return DeviceAccess(caller, Actor(kind="device", id=caller.id, name=caller.id))
     actor = await operator_from_token(token=token, session=session, settings=settings)
     device = await device_service.get_ref(session=session, device_id=device_id)

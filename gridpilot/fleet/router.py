@@ -135,8 +135,10 @@ async def get_device_schedule(request: Request, access: DeviceOrOperator, sessio
     etag = schedule_service.view_etag(access.device.id, access.device.schedule_version)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in _etags(request.headers.get("if-none-match", "")):
+        await session.commit()  # ends the read: the connection goes back to the pool before the answer is sent
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     view = await schedule_service.device_view(session=session, device=access.device, now=now)
+    await session.commit()
     return Response(view.model_dump_json(), media_type="application/json", headers=headers)
 
 

@@ -269,13 +269,14 @@ async def get_ref(*, session: AsyncSession, device_id: str) -> DeviceRef:
     return DeviceRef(*row)
 
 
-async def record_contact(*, session: AsyncSession, device: DeviceRef, now: datetime, coalesce: timedelta) -> None:
-    """Note that the device was heard from; writes at most once per `coalesce` per device."""
+async def record_contact(*, session: AsyncSession, device: DeviceRef, now: datetime, coalesce: timedelta) -> bool:
+    """Note that the device was heard from; writes at most once per `coalesce` per device. True when it wrote."""
     if device.last_contact_at is not None and now - device.last_contact_at < coalesce:
-        return
+        return False
     await session.execute(
         update(Device)
         .where(Device.id == device.id, or_(Device.last_contact_at.is_(None), Device.last_contact_at < now))
         .values(last_contact_at=now)
         .execution_options(synchronize_session=False)
     )
+    return True
