@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet.exceptions import ScheduleRejected
 from gridpilot.fleet.schemas import RejectedSchedule
 from gridpilot.problem import DomainError
-from gridpilot.protocol import SchedulePolicy
+from gridpilot.protocol import json_type
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
@@ -218,13 +218,7 @@ def _schedules_in(body: bytes, where: str) -> list[object]:
 def _json_kind(data: object) -> str:
     if isinstance(data, dict):
         return "an object without a 'schedules' array"
-    if isinstance(data, str):
-        return "a string"
-    if isinstance(data, bool):
-        return "a boolean"
-    if isinstance(data, int | float):
-        return "a number"
-    return "null"
+    return json_type(data)
 
 
 async def ingest_once(
@@ -276,10 +270,7 @@ async def _store(
     settings: Settings,
 ) -> tuple[int, list[RejectedSchedule]]:
     """Submit the whole list as a partial batch; the stored count and the refused schedules."""
-    policy = SchedulePolicy(
-        max_horizon=timedelta(days=settings.schedule_max_horizon_days),
-        max_intervals=settings.schedule_max_intervals,
-    )
+    policy = schedule_service.schedule_policy(settings)
     async with session_factory() as session:
         try:
             result = await schedule_service.submit(

@@ -34,7 +34,6 @@ from gridpilot.fleet.schemas import (
 )
 from gridpilot.pagination import InvalidCursor, decode_cursor, encode_cursor
 from gridpilot.problem import DomainError
-from gridpilot.protocol import SchedulePolicy
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
@@ -242,10 +241,7 @@ async def submit_schedules(
         now=now,
         batch=batch,
         partial=partial,
-        policy=SchedulePolicy(
-            max_horizon=timedelta(days=settings.schedule_max_horizon_days),
-            max_intervals=settings.schedule_max_intervals,
-        ),
+        policy=schedule_service.schedule_policy(settings),
     )
     await session.commit()
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gridpilot import observability
 from gridpilot.audit import service as audit_service
 from gridpilot.auth.schemas import Actor
+from gridpilot.config import Settings
 from gridpilot.fleet import service as device_service
 from gridpilot.fleet.exceptions import ScheduleConflict, ScheduleNotFound, ScheduleRejected
 from gridpilot.fleet.models import Device, Schedule, ScheduleInterval
@@ -80,6 +81,14 @@ def _device_violations(raw: object, index: int, devices: dict[str, Device], seen
     else:
         seen[device_id] = index
     return found
+
+
+def schedule_policy(settings: Settings) -> SchedulePolicy:
+    """The validation bounds an operator configured."""
+    return SchedulePolicy(
+        max_horizon=timedelta(days=settings.schedule_max_horizon_days),
+        max_intervals=settings.schedule_max_intervals,
+    )
 
 
 async def submit(

@@ -6,6 +6,7 @@ from gridpilot.protocol.validation import (
     SchedulePolicy,
     ValidationResult,
     Violation,
+    json_type,
     validate_schedule,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "SchedulePolicy",
     "ValidationResult",
     "Violation",
+    "json_type",
     "soc_after",
     "soc_change_pct",
     "soc_changes_pct",

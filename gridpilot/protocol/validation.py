@@ -73,7 +73,9 @@ def validate_schedule(
     """
     violations: list[Violation] = []
     if not isinstance(raw, dict):
-        return ValidationResult(None, (Violation("", "type", f"a schedule must be a JSON object, not {_kind(raw)}"),))
+        return ValidationResult(
+            None, (Violation("", "type", f"a schedule must be a JSON object, not {json_type(raw)}"),)
+        )
     _unknown_fields(raw, _SCHEDULE_FIELDS, "", violations)
     device_id = _device_id(raw, violations)
     intervals = _intervals(raw, now=now, limits=limits, policy=policy, violations=violations)
@@ -92,7 +94,7 @@ def _device_id(raw: dict[str, object], violations: list[Violation]) -> str | Non
         return None
     device_id = raw["device_id"]
     if not isinstance(device_id, str):
-        violations.append(Violation("/device_id", "type", f"device_id must be a string, not {_kind(device_id)}"))
+        violations.append(Violation("/device_id", "type", f"device_id must be a string, not {json_type(device_id)}"))
         return None
     if not 0 < len(device_id) <= MAX_DEVICE_ID_LENGTH:
         violations.append(
@@ -115,7 +117,7 @@ def _intervals(
         return None
     items = raw["intervals"]
     if not isinstance(items, list):
-        violations.append(Violation("/intervals", "type", f"intervals must be an array, not {_kind(items)}"))
+        violations.append(Violation("/intervals", "type", f"intervals must be an array, not {json_type(items)}"))
         return None
     if not items:
         violations.append(Violation("/intervals", "empty", "a schedule needs at least one interval"))
@@ -226,7 +228,7 @@ def _interval(
 ) -> tuple[_Span | None, Interval | None]:
     """The interval's time span when its timestamps are valid, and the interval when all of it is."""
     if not isinstance(item, dict):
-        violations.append(Violation(where, "type", f"an interval must be a JSON object, not {_kind(item)}"))
+        violations.append(Violation(where, "type", f"an interval must be a JSON object, not {json_type(item)}"))
         return None, None
     before = len(violations)
     if len(item) != len(_INTERVAL_FIELDS) or item.keys() != _INTERVAL_FIELDS:
@@ -252,7 +254,7 @@ def _timestamp(value: object, interval: str, name: str, violations: list[Violati
     """The timestamp in UTC; pointers are built only for a violation, as this runs twice per interval."""
     if type(value) is not str:
         violations.append(
-            Violation(f"{interval}/{name}", "type", f"a timestamp must be an RFC 3339 string, not {_kind(value)}")
+            Violation(f"{interval}/{name}", "type", f"a timestamp must be an RFC 3339 string, not {json_type(value)}")
         )
         return None
     try:
@@ -294,7 +296,7 @@ def _rate(
     value: object, interval: str, mode: Mode | None, limits: BatteryLimits | None, violations: list[Violation]
 ) -> float | None:
     if type(value) is not float and type(value) is not int:  # bool is refused: it is a subclass of int
-        violations.append(Violation(f"{interval}/rate_kw", "type", f"rate_kw must be a number, not {_kind(value)}"))
+        violations.append(Violation(f"{interval}/rate_kw", "type", f"rate_kw must be a number, not {json_type(value)}"))
         return None
     rate = float(value)
     if not math.isfinite(rate):
@@ -383,7 +385,7 @@ def _describe(span: timedelta) -> str:
     return f"{hours / 24:g} days" if hours >= 24 and hours % 24 == 0 else f"{hours:g} hours"
 
 
-def _kind(value: object) -> str:
+def json_type(value: object) -> str:
     """The JSON type of a parsed value, for messages."""
     if value is None:
         return "null"
