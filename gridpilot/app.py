@@ -20,6 +20,7 @@ from gridpilot.fleet.schemas import ScheduleIn
 from gridpilot.health import router as health_router
 from gridpilot.observability import MetricsMiddleware
 from gridpilot.problem import install_problem_handlers
+from gridpilot.telemetry.router import router as telemetry_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="gridpilot",
         version=__version__,
-        summary="Fleets of smart batteries: devices, schedules, acknowledgements.",
+        summary="Fleets of smart batteries: devices, schedules, acknowledgements, telemetry.",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_engine(settings)
     app.state.session_factory = create_session_factory(app.state.engine)
     install_problem_handlers(app)
-    for router in (health_router, auth_router, fleet_router, audit_router):
+    for router in (health_router, auth_router, fleet_router, telemetry_router, audit_router):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-_MODEL_MODULES = ("gridpilot.auth.models", "gridpilot.audit.models", "gridpilot.fleet.models")
+_MODEL_MODULES = (
+    "gridpilot.auth.models",
+    "gridpilot.audit.models",
+    "gridpilot.fleet.models",
+    "gridpilot.telemetry.models",
+)
 
 
 def import_all_models() -> None:

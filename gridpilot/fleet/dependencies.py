@@ -66,7 +66,7 @@ DeviceOrOperator = Annotated[DeviceAccess, Depends(device_or_operator)]
 async def device_itself(access: DeviceOrOperator) -> DeviceAccess:
     """Only the device itself (posting its own records); operators and other devices get 403."""
     if not access.by_device:
-        raise Forbidden("only the device itself may post its execution records")
+        raise Forbidden("only the device itself may post its own records")
     return access
 
 

@@ -38,6 +38,20 @@ class ScheduleNotFound(DomainError):
     title = "Schedule not found"
 
 
+class ReportRejected(DomainError):
+    """The agent's report cannot be taken as sent (e.g. stamped by a clock running ahead); nothing was stored."""
+
+    status = 422
+    title = "Report rejected"
+
+
+class ScheduleVersionNotFound(DomainError):
+    """The device has no schedule with that version."""
+
+    status = 404
+    title = "Schedule version not found"
+
+
 class ScheduleRejected(DomainError):
     """The schedule or batch broke the protocol's rules; nothing was stored."""
 

@@ -1,10 +1,10 @@
-"""Fleet tables: devices, tags, credentials, versioned schedules, intervals, executions."""
+"""Fleet tables: devices, tags, credentials, versioned schedules, intervals, executions, agent reports."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridpilot.db import Base, utcnow
@@ -114,3 +114,36 @@ class Execution(Base):
     soc_pct: Mapped[float | None]
     message: Mapped[str | None] = mapped_column(String(1000))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceHeartbeat(Base):
+    """The latest heartbeat of a device's agent; an older one arriving late (an outbox replay) is ignored."""
+
+    __tablename__ = "device_heartbeats"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime]
+    agent_version: Mapped[str] = mapped_column(String(64))
+    schedule_version: Mapped[int | None]
+    driver_state: Mapped[str] = mapped_column(String(16))
+    fault: Mapped[str | None] = mapped_column(String(1000))
+    outbox_depth: Mapped[int]
+    outbox_oldest_at: Mapped[datetime | None]
+    outbox_acks: Mapped[int]
+    outbox_telemetry: Mapped[int]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleRejection(Base):
+    """A schedule version the device's own validator refused; (device, version, reported_at) makes replays harmless."""
+
+    __tablename__ = "schedule_rejections"
+    __table_args__ = (UniqueConstraint("device_id", "version", "reported_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    schedule_id: Mapped[int] = mapped_column(BigId, ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    reported_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    violations: Mapped[list[dict[str, str]]] = mapped_column(JSON)

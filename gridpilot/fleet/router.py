@@ -1,20 +1,24 @@
-"""HTTP routes of the fleet: devices, schedules, the device's own view and acks."""
+"""HTTP routes of the fleet: devices, schedules, the device's own view, acks and agent reports."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.auth.dependencies import CurrentAdmin, CurrentOperator
+from gridpilot.config import Settings
 from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
 from gridpilot.fleet import acks as ack_service
+from gridpilot.fleet import reports as report_service
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
 from gridpilot.fleet.dependencies import DeviceItself, DeviceOrOperator, PathDevice
 from gridpilot.fleet.exceptions import BatchTooLarge, ScheduleRejected
+from gridpilot.fleet.models import Device
 from gridpilot.fleet.schemas import (
     AckBatchIn,
     AckResult,
@@ -29,8 +33,11 @@ from gridpilot.fleet.schemas import (
     DeviceUpdate,
     ExecutionOut,
     ExecutionPage,
+    HeartbeatIn,
+    RejectionRecorded,
     ScheduleOut,
     SchedulePage,
+    ScheduleRejectionIn,
 )
 from gridpilot.pagination import InvalidCursor, decode_cursor, encode_cursor
 from gridpilot.problem import DomainError
@@ -42,6 +49,13 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 
 def _offline_after(settings: SettingsDep) -> timedelta:
     return timedelta(seconds=settings.device_offline_after_s)
+
+
+async def _device_out(*, session: AsyncSession, device: Device, settings: Settings, now: datetime) -> DeviceOut:
+    agents = await report_service.agent_status(session=session, device_ids=[device.id])
+    return device_service.device_out(
+        device, now=now, offline_after=_offline_after(settings), agent=agents.get(device.id)
+    )
 
 
 @router.post("/devices", status_code=status.HTTP_201_CREATED, response_model=DeviceRegistered)
@@ -79,14 +93,20 @@ async def list_devices(
         tag=tag,
         status=status,
     )
-    items = [device_service.device_out(d, now=now, offline_after=_offline_after(settings)) for d in devices]
+    agents = await report_service.agent_status(session=session, device_ids=[d.id for d in devices])
+    offline_after = _offline_after(settings)
+    items = [
+        device_service.device_out(d, now=now, offline_after=offline_after, agent=agents.get(d.id)) for d in devices
+    ]
     return DevicePage(items=items, next_cursor=encode_cursor(devices[-1].id) if len(devices) == limit else None)
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
-async def get_device(device: PathDevice, _: CurrentOperator, settings: SettingsDep, now: NowDep) -> DeviceOut:
-    """One device with its status and last contact."""
-    return device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+async def get_device(
+    device: PathDevice, _: CurrentOperator, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> DeviceOut:
+    """One device with its status, last contact and its agent's latest heartbeat."""
+    return await _device_out(session=session, device=device, settings=settings, now=now)
 
 
 @router.patch("/devices/{device_id}", response_model=DeviceOut)
@@ -100,8 +120,9 @@ async def update_device(
 ) -> DeviceOut:
     """Change a device's name, site, limits, time zone or tags."""
     await device_service.update_device(session=session, device=device, changes=changes, actor=actor, now=now)
+    out = await _device_out(session=session, device=device, settings=settings, now=now)
     await session.commit()
-    return device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+    return out
 
 
 @router.post("/devices/{device_id}/decommission", response_model=DeviceOut)
@@ -110,8 +131,9 @@ async def decommission_device(
 ) -> DeviceOut:
     """Retire a device: its credentials stop working, its history stays."""
     await device_service.decommission(session=session, device=device, actor=actor, now=now)
+    out = await _device_out(session=session, device=device, settings=settings, now=now)
     await session.commit()
-    return device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+    return out
 
 
 @router.post("/devices/{device_id}/credentials", response_model=DeviceCredentialOut, status_code=201)
@@ -178,13 +200,39 @@ async def list_acks(
     return ExecutionPage(items=items, next_cursor=next_cursor)
 
 
+@router.post("/devices/{device_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+async def post_heartbeat(heartbeat: HeartbeatIn, access: DeviceItself, session: SessionDep, now: NowDep) -> Response:
+    """The agent's report on itself; only the newest (by `at`) is kept, so late replays change nothing."""
+    await report_service.record_heartbeat(session=session, device_id=access.device.id, heartbeat=heartbeat, now=now)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/devices/{device_id}/schedule-rejections",
+    response_model=RejectionRecorded,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={404: {"description": "The device has no schedule with that version"}},
+)
+async def post_schedule_rejection(
+    rejection: ScheduleRejectionIn, access: DeviceItself, session: SessionDep, now: NowDep
+) -> RejectionRecorded:
+    """The device's validator refused a schedule version; a replay (same version and `at`) is stored once."""
+    await report_service.record_rejection(
+        session=session, device_id=access.device.id, rejection=rejection, actor=access.actor, now=now
+    )
+    await session.commit()
+    return RejectionRecorded()
+
+
 @router.get("/devices/{device_id}/schedules", response_model=SchedulePage)
 async def device_schedule_history(
     device: PathDevice, _: CurrentOperator, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
 ) -> SchedulePage:
-    """The device's command history: every schedule version, newest first, with interval counts per status."""
+    """The device's command history, newest first: interval counts per status, and the device's refusal if any."""
     before = int(decode_cursor(cursor, int)) if cursor else None
     items = await schedule_service.history(session=session, device_id=device.id, limit=limit, before_version=before)
+    items = await report_service.with_rejections(session=session, items=items)
     return SchedulePage(items=items, next_cursor=encode_cursor(items[-1].version) if len(items) == limit else None)
 
 

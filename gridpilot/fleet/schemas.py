@@ -10,6 +10,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from gridpilot.timeutil import UtcDateTime
+
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
@@ -83,6 +85,47 @@ class DeviceUpdate(_SocBounds):
     tags: Annotated[list[Tag], Field(max_length=32)] | None = None
 
 
+class DriverState(StrEnum):
+    """How the agent's link to the inverter/battery stands."""
+
+    OK = "ok"
+    FAULT = "fault"
+    DISCONNECTED = "disconnected"
+
+
+class HeartbeatIn(BaseModel):
+    """The agent's periodic report on itself, stamped by the device's clock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: UtcDateTime
+    agent_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    schedule_version: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    driver_state: DriverState
+    fault: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    outbox_depth: int = Field(ge=0, le=2**31 - 1)
+    outbox_oldest_at: UtcDateTime | None = None
+    outbox_acks: int = Field(ge=0, le=2**31 - 1)
+    outbox_telemetry: int = Field(ge=0, le=2**31 - 1)
+
+
+class AgentOut(BaseModel):
+    """The latest heartbeat of the device's agent, and when the server received it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    agent_version: str
+    schedule_version: int | None
+    driver_state: str
+    fault: str | None
+    outbox_depth: int
+    outbox_oldest_at: datetime | None
+    outbox_acks: int
+    outbox_telemetry: int
+    received_at: datetime
+
+
 class DeviceOut(BaseModel):
     """A device with its derived status."""
 
@@ -106,6 +149,7 @@ class DeviceOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     decommissioned_at: datetime | None
+    agent: AgentOut | None = Field(default=None, description="The agent's latest heartbeat; null before the first")
 
 
 class DeviceRegistered(DeviceOut):
@@ -181,6 +225,39 @@ class ScheduleOut(BaseModel):
     intervals: list[IntervalOut]
 
 
+class ViolationIn(BaseModel):
+    """One rule of the agent's validator that a schedule broke."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pointer: Annotated[str, StringConstraints(max_length=1000)]
+    code: Annotated[str, StringConstraints(max_length=64)]
+    message: Annotated[str, StringConstraints(max_length=1000)]
+
+
+class ScheduleRejectionIn(BaseModel):
+    """The device refused a schedule version the server sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31 - 1)
+    at: UtcDateTime
+    violations: Annotated[list[ViolationIn], Field(min_length=1, max_length=1000)]
+
+
+class RejectionRecorded(BaseModel):
+    """The rejection is stored (or was already)."""
+
+    recorded: bool = True
+
+
+class DeviceRejectionOut(BaseModel):
+    """The device's latest refusal of a schedule version."""
+
+    at: datetime
+    violations: list[dict[str, str]]
+
+
 class ScheduleSummary(BaseModel):
     """A schedule version in a device's command history, with counts per interval status."""
 
@@ -192,6 +269,7 @@ class ScheduleSummary(BaseModel):
     created_by: str
     source: str
     interval_counts: dict[str, int]
+    rejected_by_device: DeviceRejectionOut | None = None
 
 
 class SchedulePage(BaseModel):

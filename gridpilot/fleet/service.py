@@ -14,7 +14,7 @@ from gridpilot.auth.schemas import Actor
 from gridpilot.auth.tokens import DEVICE_CREDENTIAL_PREFIX, hash_token, new_token
 from gridpilot.fleet.exceptions import DeviceDecommissioned, DeviceExists, DeviceNotFound, InvalidDeviceUpdate
 from gridpilot.fleet.models import Device, DeviceCredential, DeviceTag
-from gridpilot.fleet.schemas import DeviceIn, DeviceOut, DeviceStatus, DeviceUpdate
+from gridpilot.fleet.schemas import AgentOut, DeviceIn, DeviceOut, DeviceStatus, DeviceUpdate
 from gridpilot.protocol import BatteryLimits
 
 
@@ -36,8 +36,8 @@ def device_status(device: Device, *, now: datetime, offline_after: timedelta) ->
     return DeviceStatus.ONLINE if now - device.last_contact_at <= offline_after else DeviceStatus.OFFLINE
 
 
-def device_out(device: Device, *, now: datetime, offline_after: timedelta) -> DeviceOut:
-    """The API view of a device."""
+def device_out(device: Device, *, now: datetime, offline_after: timedelta, agent: AgentOut | None = None) -> DeviceOut:
+    """The API view of a device, with its agent's latest heartbeat when known."""
     return DeviceOut(
         id=device.id,
         name=device.name,
@@ -59,6 +59,7 @@ def device_out(device: Device, *, now: datetime, offline_after: timedelta) -> De
         created_at=device.created_at,
         updated_at=device.updated_at,
         decommissioned_at=device.decommissioned_at,
+        agent=agent,
     )
 
 

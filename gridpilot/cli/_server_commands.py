@@ -1,0 +1,17 @@
+"""The command groups that need the server stack (installed with the `server` extra)."""
+
+from __future__ import annotations
+
+import typer
+
+from gridpilot.cli import database, ingest, keys, openapi, operators, server
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, migrate, operators, keys, ingest and openapi to the `gridpilot` command."""
+    app.command("serve")(server.serve)
+    app.command("migrate")(database.migrate)
+    app.add_typer(operators.app, name="operators")
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(ingest.app, name="ingest")
+    app.add_typer(openapi.app, name="openapi")

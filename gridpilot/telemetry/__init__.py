@@ -1,0 +1,1 @@
+"""Device telemetry: ingestion of measured points and reads by time range."""

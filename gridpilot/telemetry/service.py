@@ -1,0 +1,70 @@
+"""Telemetry: idempotent ingestion of a device's points and reads by time range."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gridpilot.telemetry.exceptions import TelemetryRejected
+from gridpilot.telemetry.models import TelemetryPoint
+from gridpilot.telemetry.schemas import TelemetryPointIn, TelemetryResult
+from gridpilot.timeutil import MAX_CLOCK_AHEAD
+
+_CHUNK = 1000  # 9 parameters a row stays far below SQLite's and asyncpg's limits
+
+
+async def record(
+    *, session: AsyncSession, device_id: str, points: Sequence[TelemetryPointIn], now: datetime
+) -> TelemetryResult:
+    """Store the points not stored yet; the whole batch is refused if any point is stamped in the future."""
+    horizon = now + MAX_CLOCK_AHEAD
+    future = [
+        {
+            "pointer": f"/points/{index}/at",
+            "code": "in_future",
+            "detail": f"{point.at.isoformat()} is more than {MAX_CLOCK_AHEAD} after the server's {now.isoformat()}",
+        }
+        for index, point in enumerate(points)
+        if point.at > horizon
+    ]
+    if future:
+        raise TelemetryRejected(
+            f"{len(future)} point(s) stamped in the future; check the device's clock", errors=future
+        )
+    rows: dict[datetime, dict[str, object]] = {}
+    for point in points:
+        rows.setdefault(
+            point.at, {**point.model_dump(), "state": point.state.value, "device_id": device_id, "received_at": now}
+        )
+    accepted = await _insert_new(session=session, rows=list(rows.values()))
+    await session.flush()
+    return TelemetryResult(accepted=accepted, duplicates=len(points) - accepted)
+
+
+async def _insert_new(*, session: AsyncSession, rows: list[dict[str, object]]) -> int:
+    """Insert the rows whose (device_id, at) is new, in chunks; returns how many were new."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(TelemetryPoint).on_conflict_do_nothing(index_elements=["device_id", "at"]).returning(TelemetryPoint.at)
+    )
+    new = 0
+    for i in range(0, len(rows), _CHUNK):
+        new += len((await session.scalars(statement, rows[i : i + _CHUNK])).all())
+    return new
+
+
+async def list_points(
+    *, session: AsyncSession, device_id: str, limit: int, since: datetime | None = None, until: datetime | None = None
+) -> list[TelemetryPoint]:
+    """The device's points in time order, `since` inclusive, `until` exclusive."""
+    query = select(TelemetryPoint).where(TelemetryPoint.device_id == device_id).order_by(TelemetryPoint.at).limit(limit)
+    if since is not None:
+        query = query.where(TelemetryPoint.at >= since)
+    if until is not None:
+        query = query.where(TelemetryPoint.at < until)
+    return list(await session.scalars(query))
