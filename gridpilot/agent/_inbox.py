@@ -26,8 +26,10 @@ def parse_view(
 ) -> tuple[int, list[LocalInterval]] | list[Violation]:
     """The version and intervals of a device view, or every reason to refuse it.
 
-    Intervals that have already ended are history, not orders: they are left out before
-    validating, so a view fetched a moment before an interval ended is not refused.
+    Intervals that have already ended are not orders: they are left out of validation, so
+    a view fetched a moment before an interval ended is not refused. They are still
+    returned (the server lists those not yet acknowledged) so that the agent records the
+    ones it never ran as missed.
     """
     violations: list[Violation] = []
     version = body.get("version")
@@ -43,23 +45,28 @@ def parse_view(
         return violations
     ids: list[int] = []
     upcoming: list[int] = []
+    ended: list[LocalInterval] = []
     for index, item in enumerate(items):
         interval_id = item.get("id") if isinstance(item, dict) else None
         if isinstance(interval_id, bool) or not isinstance(interval_id, int) or interval_id < 1:
             violations.append(
                 Violation(f"/intervals/{index}/id", "invalid", "each interval needs a positive integer id")
             )
-        ids.append(interval_id if isinstance(interval_id, int) else 0)
-        if not _ended(item, now):
+            interval_id = 0
+        ids.append(interval_id)
+        past = _ended_interval(item, interval_id, version if isinstance(version, int) else 0, now)
+        if past is None:
             upcoming.append(index)
+        else:
+            ended.append(past)
     if not upcoming and not violations:
-        return int(version or 0), []  # nothing left to do: a valid (empty) plan
+        return int(version or 0), ended  # nothing left to execute
     raw = {"device_id": device_id, "intervals": [_wire_interval(items[i]) for i in upcoming]}
     result = validate_schedule(raw, now=now, limits=limits, policy=policy)
     violations.extend(_renumber(v, upcoming) for v in result.violations)
     if violations or result.schedule is None or not isinstance(version, int):
         return violations
-    return version, [
+    return version, ended + [
         LocalInterval(id=ids[index], version=version, start=i.start, end=i.end, mode=Mode(i.mode), rate_kw=i.rate_kw)
         for index, i in zip(upcoming, result.schedule.intervals, strict=True)
     ]
@@ -106,14 +113,18 @@ def receive_view(
     return True
 
 
-def _ended(item: object, now: datetime) -> bool:
-    if not isinstance(item, dict) or not isinstance(item.get("end"), str):
-        return False
+def _ended_interval(item: object, interval_id: int, version: int, now: datetime) -> LocalInterval | None:
+    """The interval if it is well formed and already over (to be recorded, never run); None otherwise."""
+    if not isinstance(item, dict) or interval_id < 1:
+        return None
     try:
-        end = datetime.fromisoformat(item["end"])
-    except ValueError:
-        return False
-    return end.tzinfo is not None and end <= now
+        start, end = datetime.fromisoformat(item["start"]), datetime.fromisoformat(item["end"])
+        mode, rate_kw = Mode(item["mode"]), float(item["rate_kw"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if end.tzinfo is None or start.tzinfo is None or end > now:
+        return None
+    return LocalInterval(id=interval_id, version=version, start=start, end=end, mode=mode, rate_kw=rate_kw)
 
 
 def _renumber(violation: Violation, upcoming: list[int]) -> Violation:

@@ -68,6 +68,13 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Run every loop until `stop` is set, then leave the battery idle and the store consistent."""
         self._controller.recover(self._clock.now())
+        log.info(
+            "agent started: device %s, schedule version %s, %s open intervals, %s records in the outbox",
+            self._config.device_id,
+            self._store.meta("schedule_version"),
+            len(self._store.open_intervals()),
+            self._store.outbox_stats().depth,
+        )
         tasks = [
             asyncio.create_task(self._control(), name="control"),
             asyncio.create_task(self._schedule(), name="schedule"),

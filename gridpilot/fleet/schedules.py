@@ -288,6 +288,7 @@ async def get(*, session: AsyncSession, schedule_id: int) -> ScheduleOut:
 
 
 # Built once: the polling path runs it for every poll that is not answered 304.
+UNACKED_LOOKBACK = timedelta(hours=24)
 _DEVICE_VIEW = (
     select(
         ScheduleInterval.id,
@@ -301,8 +302,9 @@ _DEVICE_VIEW = (
     .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
     .where(
         Schedule.device_id == bindparam("device_id"),
-        or_(Schedule.superseded_from.is_(None), Schedule.superseded_from > bindparam("now")),
-        ScheduleInterval.end > bindparam("now"),
+        or_(Schedule.superseded_from.is_(None), Schedule.superseded_from > bindparam("since")),
+        ScheduleInterval.end > bindparam("since"),
+        or_(ScheduleInterval.end > bindparam("now"), ScheduleInterval.status == "pending"),
         or_(Schedule.superseded_from.is_(None), ScheduleInterval.start < Schedule.superseded_from),
     )
     .order_by(ScheduleInterval.start)
@@ -312,10 +314,13 @@ _DEVICE_VIEW = (
 async def device_view(*, session: AsyncSession, device: device_service.DeviceRef, now: datetime) -> DeviceScheduleOut:
     """The active and upcoming intervals of the device's plan, across versions, cut where newer ones take over.
 
+    Intervals that ended in the last UNACKED_LOOKBACK without an ack are included too: a
+    device back from an outage learns of them and reports them missed instead of never.
+
     The version is the one read before the intervals: a version stored in between shows
     in the intervals first, so the device at worst fetches the same plan once more.
     """
-    rows = await session.execute(_DEVICE_VIEW, {"device_id": device.id, "now": now})
+    rows = await session.execute(_DEVICE_VIEW, {"device_id": device.id, "now": now, "since": now - UNACKED_LOOKBACK})
     return DeviceScheduleOut.model_validate(
         {
             "device_id": device.id,

@@ -6,7 +6,9 @@ Schedules here last seconds, not hours; the agent runs with fast timings (agent_
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -195,3 +197,37 @@ def test_a_schedule_beyond_the_device_limits_is_refused_by_the_agent_and_reporte
         assert inverter_reading(world.inverter_port).power_kw == 0.0  # nothing executed
     finally:
         world.close()
+
+
+def test_random_kills_never_lose_or_repeat_an_ack_and_leave_the_store_intact(field: Field) -> None:
+    """SIGKILL at random instants, restart at once, again and again: each interval is acknowledged exactly once."""
+    rng = random.Random(20261125)
+    at = processes.soon(3)
+    count, seconds = 8, 3
+    field.server.submit(
+        DEVICE, [(i * seconds, (i + 1) * seconds, 1 + i % 2, 1.0 + i % 3) for i in range(count)], at=at
+    )
+    field.agent.start()
+    kills = 0
+    while datetime.now(UTC) < at + timedelta(seconds=count * seconds):
+        wait_for("the agent to start", lambda: field.agent.log().count("agent started") > kills)
+        time.sleep(rng.uniform(0.0, 2.0))
+        field.agent.kill()
+        kills += 1
+        field.agent.start()
+    acks = field.acks_by_interval(count, timeout_s=60)
+    assert kills >= 5
+    for ack in acks.values():  # every outcome says what happened
+        if ack["status"] == "executed":
+            assert ack["started_at"] and ack["ended_at"]
+        elif ack["status"] == "failed":
+            assert "interrupted" in ack["message"] and "not resumed" in ack["message"], ack
+        else:
+            assert ack["status"] == "missed" and ack["started_at"] is None and "not started" in ack["message"], ack
+    assert any("resumed" in (a["message"] or "") for a in acks.values() if a["status"] == "executed"), acks
+    time.sleep(2)
+    assert len(field.server.acks(DEVICE)) == count
+    assert field.agent.stop() == 0
+    with sqlite3.connect(field.tmp_path / "agent" / "agent.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'ack'").fetchone() == (0,)

@@ -26,14 +26,15 @@ def test_a_valid_view_becomes_local_intervals_with_their_ids() -> None:
     assert [(i.id, i.mode, i.version) for i in intervals] == [(7, Mode.CHARGE, 3), (8, Mode.DISCHARGE, 3)]
 
 
-def test_intervals_already_over_are_left_out_not_refused() -> None:
-    _, intervals = parse(view(interval(1, 0, 60), interval(2, 60, 120)), now=T0 + timedelta(seconds=90))
-    assert [i.id for i in intervals] == [2]
+def test_intervals_already_over_are_kept_to_be_recorded_but_not_validated() -> None:
+    over_the_limit_but_over = interval(1, 0, 60, rate_kw=50.0)
+    _, intervals = parse(view(over_the_limit_but_over, interval(2, 60, 120)), now=T0 + timedelta(seconds=90))
+    assert [(i.id, i.version) for i in intervals] == [(1, 1), (2, 1)]
 
 
 def test_a_rate_above_the_device_limit_is_refused_with_the_pointer_into_the_view() -> None:
     body = view(interval(1, 0, 60), interval(2, 60, 120), interval(3, 120, 180, rate_kw=9.0))
-    violations = parse(body, now=T0 + timedelta(seconds=90))  # interval 1 is over and left out
+    violations = parse(body, now=T0 + timedelta(seconds=90))  # interval 1 is over and not validated
     assert isinstance(violations, list)
     assert [(v.pointer, v.code) for v in violations] == [("/intervals/2/rate_kw", "over_limit")]
 

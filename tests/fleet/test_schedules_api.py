@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -11,7 +11,7 @@ import httpx
 from gridpilot.app import create_app
 from gridpilot.dependencies import get_now
 from tests.conftest import Api
-from tests.fleet.factories import next_quarter_hour, schedule
+from tests.fleet.factories import ack, next_quarter_hour, schedule
 
 
 async def test_single_schedule_is_stored_with_pending_intervals(api: Api) -> None:
@@ -203,13 +203,24 @@ async def test_straddling_interval_is_cut_where_the_new_version_starts(api: Api)
     assert view[0]["end"] == view[1]["start"]
 
 
-async def test_view_drops_intervals_that_ended(api: Api) -> None:
+async def test_view_keeps_ended_intervals_until_acknowledged_or_a_day_old(api: Api) -> None:
+    """A device back from an outage must learn of the intervals it never ran, to report them missed."""
     _, credential = await api.register_device("bat-1")
     start = next_quarter_hour()
     await api.client.post("/api/v1/schedules", json=schedule("bat-1", start=start, count=4), headers=api.admin)
-    api.app.dependency_overrides[get_now] = lambda: start + timedelta(minutes=35)
-    view = (await api.client.get("/api/v1/devices/bat-1/schedule", headers=credential)).json()["intervals"]
-    assert len(view) == 2
+
+    async def view_at(moment: datetime) -> list[int]:
+        api.app.dependency_overrides[get_now] = lambda: moment
+        response = await api.client.get("/api/v1/devices/bat-1/schedule", headers=credential)
+        return [interval["id"] for interval in response.json()["intervals"]]
+
+    ids = await view_at(start + timedelta(minutes=35))
+    assert len(ids) == 4  # two ended without an ack, one active, one upcoming
+    acked = await api.client.post("/api/v1/devices/bat-1/acks", json={"acks": [ack(ids[0])]}, headers=credential)
+    assert acked.json()["accepted"] == 1
+    assert await view_at(start + timedelta(minutes=35)) == ids[1:]
+    assert await view_at(start + timedelta(hours=24, minutes=50)) == ids[3:]
+    assert await view_at(start + timedelta(hours=25, minutes=1)) == []
 
 
 async def test_device_cannot_read_another_devices_schedule(api: Api) -> None:
