@@ -210,7 +210,7 @@ def test_random_kills_never_lose_or_repeat_an_ack_and_leave_the_store_intact(fie
     field.agent.start()
     kills = 0
     while datetime.now(UTC) < at + timedelta(seconds=count * seconds):
-        wait_for("the agent to start", lambda: field.agent.log().count("agent started") > kills)
+        wait_for("the agent to start", lambda kills=kills: field.agent.log().count("agent started") > kills)
         time.sleep(rng.uniform(0.0, 2.0))
         field.agent.kill()
         kills += 1
