@@ -117,3 +117,12 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("server_url = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path / "bad.toml")
+
+
+def test_the_shipped_example_configuration_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "deploy" / "agent.example.toml"
+    text = example.read_text().replace("/etc/gridpilot/credential", str(tmp_path / "credential"))
+    (tmp_path / "credential").write_text("gpd_example")
+    (tmp_path / "agent.toml").write_text(text)
+    config = load_config(tmp_path / "agent.toml")
+    assert config.driver.type == "sunspec" and config.revert_s == 15.0
