@@ -17,7 +17,7 @@ from typing import Any
 from gridpilot.agent._plan import fallback_interval, plan_intervals, safe_setpoint
 from gridpilot.agent._store import LocalInterval, Store
 from gridpilot.agent.config import AgentConfig
-from gridpilot.agent.drivers.base import Driver, DriverError, Reading, Setpoint
+from gridpilot.agent.drivers.base import Driver, DriverError, InverterState, Reading, Setpoint
 from gridpilot.protocol.schedule import Mode
 
 log = logging.getLogger("gridpilot.agent")
@@ -137,9 +137,12 @@ class Controller:
             self._driver_failed(exc)
             self._reading = None
             return None
-        if self._fault:
+        fault = "the inverter reports a fault state" if reading.state is InverterState.FAULT else None
+        if self._fault and not fault:
             log.warning("driver recovered from fault: %s", self._fault)
-        self._failures, self._fault, self._reading = 0, None, reading
+        elif fault and not self._fault:
+            log.error("driver fault: %s", fault)
+        self._failures, self._fault, self._reading = 0, fault, reading
         return reading
 
     def _driver_failed(self, exc: DriverError) -> None:
@@ -152,7 +155,7 @@ class Controller:
 
     def _start(self, interval: LocalInterval, now: datetime) -> LocalInterval | None:
         late = (now - interval.start).total_seconds()
-        note = f"started {late:.0f} s late (agent started at {_clock(now)}). " if late >= 1 else ""
+        note = f"started {late:.0f} s late, at {_clock(now)}. " if late >= 1 else ""
         if self._fault:
             return interval  # closed as failed by the caller, with the fault as the reason
         self._store.start_interval(interval.id, now, note)

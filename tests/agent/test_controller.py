@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from gridpilot.agent._controller import Controller
 from gridpilot.agent._store import Store
 from gridpilot.agent.config import AgentConfig, DefaultInterval
-from gridpilot.agent.drivers.base import DriverError, Reading, Setpoint
+from gridpilot.agent.drivers.base import DriverError, InverterState, Reading, Setpoint
 from gridpilot.agent.drivers.simulated import SimulatedBattery
 from gridpilot.protocol.schedule import Mode
 from tests.agent.factories import T0, agent_config, interval
@@ -27,14 +28,16 @@ class ManualClock:
 
 
 class UnpluggableBattery(SimulatedBattery):
-    """The simulated battery with a cable a test can pull."""
+    """The simulated battery with a cable a test can pull and a fault light a test can switch on."""
 
     unplugged = False
+    faulted = False
 
     async def read(self) -> Reading:
         if self.unplugged:
             raise DriverError("Modbus read of model 124 timed out after 2.0 s")
-        return await super().read()
+        reading = await super().read()
+        return replace(reading, state=InverterState.FAULT) if self.faulted else reading
 
     async def apply(self, setpoint: Setpoint) -> None:
         if self.unplugged:
@@ -125,6 +128,18 @@ async def test_a_driver_fault_fails_the_interval_with_the_reason_and_stops_telem
     await rig.run_until(110)
     assert rig.controller.state.driver_state == "ok"
     assert rig.acks()[3]["status"] == "executed"
+
+
+async def test_a_fault_the_inverter_reports_fails_the_interval_but_telemetry_goes_on(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.schedule(interval(1, 0, 60))
+    await rig.run_until(10)
+    rig.battery.faulted = True
+    before = rig.store.outbox_stats().telemetry
+    await rig.run_until(40)
+    ack = rig.acks()[1]
+    assert ack["status"] == "failed" and "the inverter reports a fault state" in ack["message"]
+    assert rig.store.outbox_stats().telemetry > before  # a fresh reading of a faulted inverter is still news
 
 
 async def test_a_brief_restart_resumes_the_interval_and_says_so(tmp_path: Path) -> None:
