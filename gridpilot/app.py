@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -15,9 +16,11 @@ from gridpilot.audit.router import router as audit_router
 from gridpilot.auth.router import router as auth_router
 from gridpilot.config import Settings, load_settings
 from gridpilot.db import create_engine, create_session_factory
+from gridpilot.fleet import distribution
 from gridpilot.fleet.router import router as fleet_router
 from gridpilot.fleet.schemas import ScheduleIn
 from gridpilot.health import router as health_router
+from gridpilot.messaging.mqtt import MqttPublisher
 from gridpilot.observability import MetricsMiddleware
 from gridpilot.problem import install_problem_handlers
 from gridpilot.telemetry.router import router as telemetry_router
@@ -29,7 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.mqtt is not None:
+            await app.state.mqtt.start()
         yield
+        if app.state.mqtt is not None:
+            await app.state.mqtt.stop()
         await app.state.engine.dispose()
 
     app = FastAPI(
@@ -42,6 +49,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.session_factory = create_session_factory(app.state.engine)
+    app.state.mqtt = None
+    if settings.mqtt_url:
+
+        async def republish(device_ids: list[str]) -> int:
+            return await distribution.push_views(
+                session_factory=app.state.session_factory,
+                publisher=app.state.mqtt,
+                device_ids=device_ids,
+                now=datetime.now(UTC),
+            )
+
+        app.state.mqtt = MqttPublisher(settings, republish=republish)
     install_problem_handlers(app)
     for router in (health_router, auth_router, fleet_router, telemetry_router, audit_router):
         app.include_router(router)

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=20, ge=0, description="extra connections per worker under load")
     page_size_max: int = Field(default=1000, gt=0)
 
+    mqtt_url: str | None = Field(default=None, description="mqtt://host:1883; unset = no push, devices poll over HTTP")
+    mqtt_username: str = "gridpilot-server"
+    mqtt_password: SecretStr | None = None
+    mqtt_prefix: str = Field(default="gridpilot/v1", pattern=r"^[A-Za-z0-9._/-]+[A-Za-z0-9._-]$")
+    mqtt_client_id: str = Field(default="gridpilot-worker", description="the worker's persistent MQTT session")
+
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL in force: the configured one or the embedded SQLite file."""

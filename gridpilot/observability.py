@@ -35,6 +35,12 @@ ACKS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+MQTT_MESSAGES = Counter(
+    "gridpilot_mqtt_messages_total",
+    "MQTT messages by direction (out, in, rejected) and channel (schedule, acks, telemetry, status)",
+    ["direction", "channel"],
+    registry=REGISTRY,
+)
 DEVICES = Gauge(
     "gridpilot_devices",
     "Devices by status (online, offline, never-seen, decommissioned)",

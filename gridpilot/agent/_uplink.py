@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from gridpilot.agent._mqtt import MqttLink
 from gridpilot.agent._store import OutboxKind, OutboxRecord, Store
 from gridpilot.agent._transport import CloudClient, RecordsRefused
+from gridpilot.protocol.mqtt import Channel
 
 log = logging.getLogger("gridpilot.agent")
 
@@ -20,9 +22,10 @@ log = logging.getLogger("gridpilot.agent")
 class Uplink:
     """Sends queued records in rounds: reports, then acks, then telemetry (newest few + oldest batch)."""
 
-    def __init__(self, *, store: Store, client: CloudClient, batch: int) -> None:
+    def __init__(self, *, store: Store, client: CloudClient, batch: int, mqtt: MqttLink | None = None) -> None:
         self._store = store
         self._client = client
+        self._mqtt = mqtt
         self._batch = batch
         self._live = max(1, batch // 10)
 
@@ -55,7 +58,10 @@ class Uplink:
         return len(records)
 
     async def _post(self, kind: OutboxKind, records: list[OutboxRecord], now: datetime) -> None:
-        if kind == "ack":
+        if self._mqtt is not None and self._mqtt.connected and kind in ("ack", "telemetry"):
+            channel, type_ = (Channel.ACKS, "acks") if kind == "ack" else (Channel.TELEMETRY, "telemetry")
+            await self._mqtt.publish(channel, type_, [record.payload for record in records])
+        elif kind == "ack":
             result = await self._client.post_acks([record.payload for record in records])
             refused = {item["index"]: item["detail"] for item in result.get("rejected", [])}
             for index, detail in refused.items():

@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from gridpilot import __version__
 from gridpilot.agent._controller import Controller
 from gridpilot.agent._inbox import receive_view
+from gridpilot.agent._mqtt import MqttLink
 from gridpilot.agent._store import Store
 from gridpilot.agent._transport import CloudClient, RecordsRefused, TransportError
 from gridpilot.agent._uplink import Uplink
@@ -58,7 +59,21 @@ class Agent:
         )
         self._store = Store(config.store_path)
         self._controller = Controller(config=config, store=self._store, driver=self._driver)
-        self._uplink = Uplink(store=self._store, client=self._client, batch=config.upload_batch)
+        self._mqtt = (
+            MqttLink(
+                url=config.mqtt_url,
+                prefix=config.mqtt_prefix,
+                device_id=config.device_id,
+                credential=config.credential,
+                on_view=lambda view: self._receive(view, etag=None),
+                now=self._clock.now,
+                backoff_initial_s=config.backoff_initial_s,
+                backoff_max_s=config.backoff_max_s,
+            )
+            if config.mqtt_url
+            else None
+        )
+        self._uplink = Uplink(store=self._store, client=self._client, mqtt=self._mqtt, batch=config.upload_batch)
         self._policy = SchedulePolicy()
         self._wake_control = asyncio.Event()
         self._wake_uplink = asyncio.Event()
@@ -81,6 +96,8 @@ class Agent:
             asyncio.create_task(self._upload(), name="upload"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
         ]
+        if self._mqtt is not None:
+            tasks.append(asyncio.create_task(self._mqtt.run(), name="mqtt"))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in [*tasks, stopper]:
@@ -109,9 +126,17 @@ class Agent:
                 self._purge_at = now + timedelta(hours=1)
 
     async def _schedule(self) -> None:
+        """Poll: at poll_interval_s, or only as a safety net (mqtt_poll_interval_s) while MQTT pushes work."""
         while True:
             await self._retrying(self._poll_once, "schedule poll")
-            await self._clock.sleep(self._config.poll_interval_s * self._random.uniform(0.9, 1.1))
+            polled_at = self._clock.now()
+            while True:
+                pushed = self._mqtt is not None and self._mqtt.connected
+                interval = self._config.mqtt_poll_interval_s if pushed else self._config.poll_interval_s
+                due = (interval * self._random.uniform(0.9, 1.1)) - (self._clock.now() - polled_at).total_seconds()
+                if due <= 0:
+                    break
+                await self._clock.sleep(min(due, self._config.control_tick_s))
 
     async def _poll_once(self) -> None:
         etag = self._store.meta("etag") or None
@@ -120,18 +145,21 @@ class Agent:
         except RecordsRefused as exc:
             log.error("the cloud refused the schedule request: %s", exc)
             return
-        if fetched.body is None:
-            return
+        if fetched.body is not None:
+            self._receive(fetched.body, etag=fetched.etag)
+
+    def _receive(self, view: dict[str, Any], *, etag: str | None) -> None:
+        """Every view, polled or pushed, takes this one path."""
         accepted = receive_view(
-            fetched.body,
-            etag=fetched.etag,
+            view,
+            etag=etag,
             store=self._store,
             device_id=self._config.device_id,
             now=self._clock.now(),
             limits=self._config.limits,
             policy=self._policy,
         )
-        self._wake_control.set() if accepted else self._wake_uplink.set()
+        (self._wake_control if accepted else self._wake_uplink).set()
 
     async def _upload(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from datetime import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from gridpilot.protocol.battery import BatteryLimits
 from gridpilot.protocol.schedule import Mode
@@ -70,6 +71,9 @@ class AgentConfig:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 300.0
     request_timeout_s: float = 10.0
+    mqtt_url: str | None = None
+    mqtt_prefix: str = "gridpilot/v1"
+    mqtt_poll_interval_s: float = 3600.0
     fallback: Literal["idle", "default_schedule"] = "idle"
     default_schedule: tuple[DefaultInterval, ...] = ()
     log_max_bytes: int = 5 * 1024 * 1024
@@ -88,6 +92,7 @@ class AgentConfig:
 
 _POSITIVE = (
     "poll_interval_s",
+    "mqtt_poll_interval_s",
     "control_tick_s",
     "setpoint_refresh_s",
     "telemetry_interval_s",
@@ -99,7 +104,17 @@ _POSITIVE = (
 _NON_NEGATIVE = ("revert_margin_s", "missed_grace_s")
 _POSITIVE_INT = ("outbox_max_records", "upload_batch", "log_max_bytes", "log_backups")
 _TOP_LEVEL = frozenset(
-    {"server_url", "device_id", "credential", "credential_file", "data_dir", "timezone", "fallback"}
+    {
+        "server_url",
+        "device_id",
+        "credential",
+        "credential_file",
+        "data_dir",
+        "timezone",
+        "fallback",
+        "mqtt_url",
+        "mqtt_prefix",
+    }
     | set(_POSITIVE)
     | set(_NON_NEGATIVE)
     | set(_POSITIVE_INT)
@@ -151,6 +166,7 @@ def parse_config(raw: dict[str, Any], *, base_dir: Path) -> AgentConfig:
     default_schedule = _default_schedule(raw.get("default_schedule", []), problems)
     if fallback == "default_schedule" and not default_schedule:
         problems.append("fallback = 'default_schedule' needs at least one [[default_schedule]] interval")
+    mqtt = _mqtt(raw, problems)
     timezone = raw.get("timezone", "UTC")
     if not isinstance(timezone, str) or not _known_timezone(timezone):
         problems.append(f"'timezone' must be an IANA time zone name such as 'Europe/Oslo', not {timezone!r}")
@@ -167,8 +183,27 @@ def parse_config(raw: dict[str, Any], *, base_dir: Path) -> AgentConfig:
         driver=driver,
         fallback=fallback,
         default_schedule=default_schedule,
+        **mqtt,
         **timings,
     )
+
+
+def _mqtt(raw: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The optional MQTT push settings."""
+    mqtt: dict[str, Any] = {}
+    if "mqtt_url" in raw:
+        url = raw["mqtt_url"]
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("mqtt", "tcp") or not urlsplit(url).hostname:
+            problems.append(f"'mqtt_url' must look like mqtt://broker.example.com:1883, not {url!r}")
+        else:
+            mqtt["mqtt_url"] = url
+    if "mqtt_prefix" in raw:
+        prefix = raw["mqtt_prefix"]
+        if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "+#"):
+            problems.append("'mqtt_prefix' must be a topic prefix without wildcards, such as 'gridpilot/v1'")
+        else:
+            mqtt["mqtt_prefix"] = prefix
+    return mqtt
 
 
 def _credential(raw: dict[str, Any], base_dir: Path, problems: list[str]) -> str | None:

@@ -6,13 +6,14 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.auth.dependencies import CurrentAdmin, CurrentOperator
 from gridpilot.config import Settings
 from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
 from gridpilot.fleet import acks as ack_service
+from gridpilot.fleet import distribution
 from gridpilot.fleet import reports as report_service
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
@@ -266,6 +267,7 @@ class MalformedBody(DomainError):
 )
 async def submit_schedules(
     request: Request,
+    background: BackgroundTasks,
     actor: CurrentAdmin,
     session: SessionDep,
     settings: SettingsDep,
@@ -292,6 +294,14 @@ async def submit_schedules(
         policy=schedule_service.schedule_policy(settings),
     )
     await session.commit()
+    if request.app.state.mqtt is not None and result.accepted:
+        background.add_task(
+            distribution.push_views,
+            session_factory=request.app.state.session_factory,
+            publisher=request.app.state.mqtt,
+            device_ids=[accepted.device_id for accepted in result.accepted],
+            now=now,
+        )
     return result
 
 

@@ -59,8 +59,9 @@ class Process:
 
     def start(self) -> Process:
         log = self.log_path.open("ab")
+        command = self.args if self.name == "mosquitto" else [sys.executable, "-m", "gridpilot", *self.args]
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "gridpilot", *self.args],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "300", **self.env},
@@ -165,16 +166,26 @@ class Server:
         return response.json()
 
 
-def server(tmp_path: Path, port: int | None = None) -> Server:
-    """A server process (not yet started) with its data in tmp_path/server."""
-    port = port or free_port()
-    env = {
+def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of the test's server and worker: SQLite in tmp_path/server, plain-text logs."""
+    return {
         "GRIDPILOT_DATA_DIR": str(tmp_path / "server"),
-        "GRIDPILOT_PORT": str(port),
         "GRIDPILOT_LOG_JSON": "false",
         "GRIDPILOT_DEVICE_CONTACT_WRITE_EVERY_S": "0",
+        **extra,
     }
+
+
+def server(tmp_path: Path, port: int | None = None, **extra_env: str) -> Server:
+    """A server process (not yet started) with its data in tmp_path/server."""
+    port = port or free_port()
+    env = server_env(tmp_path, GRIDPILOT_PORT=str(port), **extra_env)
     return Server(Process("server", ["serve"], tmp_path / "server.log", env), f"http://127.0.0.1:{port}")
+
+
+def worker(tmp_path: Path, **extra_env: str) -> Process:
+    """`gridpilot worker` on the same database as the test's server."""
+    return Process("worker", ["worker"], tmp_path / "worker.log", server_env(tmp_path, **extra_env))
 
 
 def simulator(tmp_path: Path, port: int, **options: float) -> Process:
@@ -183,6 +194,23 @@ def simulator(tmp_path: Path, port: int, **options: float) -> Process:
     for name, value in options.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
     return Process("simulator", args, tmp_path / "simulator.log")
+
+
+def mosquitto(tmp_path: Path, port: int) -> Process:
+    """A Mosquitto broker of the test's own, anonymous, on loopback (it can be stopped without harming others)."""
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    return Process("mosquitto", ["mosquitto", "-c", str(conf)], tmp_path / "mosquitto.log")
+
+
+def wait_listening(port: int) -> None:
+    """Wait until something accepts TCP connections on the loopback port."""
+
+    def accepts() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_for(f"port {port} to accept connections", accepts)
 
 
 def agent_toml(

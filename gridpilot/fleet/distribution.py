@@ -1,0 +1,42 @@
+"""Pushing schedules to devices: after a batch is stored, each device's new view goes to its push channel.
+
+The channel is anything with `publish_views` (MQTT in production); with none configured,
+devices get their schedules by polling, which stays the fallback in every case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gridpilot.fleet import schedules as schedule_service
+from gridpilot.fleet.schemas import DeviceScheduleOut
+
+log = logging.getLogger("gridpilot.fleet")
+
+
+class ViewPublisher(Protocol):
+    """A push channel to devices."""
+
+    async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> int:
+        """Send each view to its device; returns how many the channel confirmed."""
+
+
+async def push_views(
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    publisher: ViewPublisher,
+    device_ids: list[str],
+    now: datetime,
+) -> int:
+    """Build the devices' current views and publish them; runs after the request that stored them."""
+    async with session_factory() as session:
+        views = await schedule_service.device_views(session=session, device_ids=device_ids, now=now)
+    published = await publisher.publish_views(views)
+    if published < len(views):
+        log.warning("pushed %s of %s schedule views; the rest reach their devices by polling", published, len(views))
+    return published

@@ -1,0 +1,67 @@
+"""Device messages from MQTT go through the same services as HTTP; bad ones are refused with a reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gridpilot.messaging.handlers import MessageRejected, handle_device_message
+from gridpilot.protocol.mqtt import Channel, encode
+from tests.conftest import Api
+from tests.fleet.factories import ack, schedule
+
+
+async def handle(api: Api, channel: Channel, payload: bytes, device_id: str = "bat-1") -> str:
+    async with api.app.state.session_factory() as session:
+        kind = await handle_device_message(
+            session=session,
+            device_id=device_id,
+            channel=channel,
+            payload=payload,
+            now=datetime.now(UTC),
+            contact_every=timedelta(0),
+        )
+        await session.commit()
+    return kind
+
+
+async def test_acks_and_telemetry_are_stored_once_and_count_as_contact(api: Api) -> None:
+    _, credential = await api.register_device("bat-1")
+    await api.client.post("/api/v1/schedules", json=schedule("bat-1", count=1), headers=api.admin)
+    [interval] = (await api.client.get("/api/v1/devices/bat-1/schedule", headers=credential)).json()["intervals"]
+    acks = encode("acks", [ack(interval["id"])])
+    assert await handle(api, Channel.ACKS, acks) == "acks/acks"
+    await handle(api, Channel.ACKS, acks)  # a redelivery
+    point = {"at": datetime.now(UTC).isoformat(), "soc_pct": 40.0, "power_kw": -1.5, "state": "discharging"}
+    assert await handle(api, Channel.TELEMETRY, encode("telemetry", [point])) == "telemetry/telemetry"
+    stored = (await api.client.get("/api/v1/devices/bat-1/acks", headers=api.admin)).json()["items"]
+    assert len(stored) == 1
+    device = (await api.client.get("/api/v1/devices/bat-1", headers=api.admin)).json()
+    assert device["status"] == "online"
+
+
+@pytest.mark.parametrize(
+    ("channel", "payload", "reason"),
+    [
+        (Channel.ACKS, b"\xff\xfe", "not JSON"),
+        (Channel.ACKS, json.dumps({"v": 2, "type": "acks", "data": []}).encode(), "unsupported envelope version 2"),
+        (Channel.ACKS, encode("telemetry", []), "no meaning on the acks topic"),
+        (Channel.ACKS, encode("acks", [{"ack_id": "x"}]), "invalid acks"),
+        (Channel.TELEMETRY, encode("telemetry", [{"at": "2020-01-01T00:00:00", "soc_pct": 1}]), "invalid telemetry"),
+    ],
+)
+async def test_a_bad_message_is_refused_with_the_reason_and_stores_nothing(
+    api: Api, channel: Channel, payload: bytes, reason: str
+) -> None:
+    await api.register_device("bat-1")
+    with pytest.raises(MessageRejected, match=reason):
+        await handle(api, channel, payload)
+    points = (await api.client.get("/api/v1/devices/bat-1/telemetry", headers=api.admin)).json()["items"]
+    assert points == []
+
+
+async def test_a_message_for_an_unknown_device_is_refused(api: Api) -> None:
+    with pytest.raises(MessageRejected, match="DeviceNotFound"):
+        await handle(api, Channel.STATUS, encode("status", {"state": "online"}), device_id="ghost")
