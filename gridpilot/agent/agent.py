@@ -77,6 +77,7 @@ class Agent:
         self._policy = SchedulePolicy()
         self._wake_control = asyncio.Event()
         self._wake_uplink = asyncio.Event()
+        self._wake_heartbeat = asyncio.Event()
         self._random = random.Random()  # noqa: S311 - jitter, not security
         self._purge_at = self._clock.now()
 
@@ -160,6 +161,8 @@ class Agent:
             policy=self._policy,
         )
         (self._wake_control if accepted else self._wake_uplink).set()
+        if accepted:
+            self._wake_heartbeat.set()
 
     async def _upload(self) -> None:
         while True:
@@ -170,10 +173,13 @@ class Agent:
                     await asyncio.wait_for(self._wake_uplink.wait(), self._config.control_tick_s)
 
     async def _heartbeat(self) -> None:
+        """Every heartbeat_interval_s, and at once when a new schedule is in force (it confirms the delivery)."""
         while True:
+            self._wake_heartbeat.clear()
             with contextlib.suppress(TransportError, RecordsRefused):
                 await self._client.post_heartbeat(self.heartbeat())
-            await self._clock.sleep(self._config.heartbeat_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_heartbeat.wait(), self._config.heartbeat_interval_s)
 
     def heartbeat(self) -> dict[str, Any]:
         """What the agent tells the cloud about itself."""

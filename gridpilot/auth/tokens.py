@@ -6,6 +6,7 @@ Tokens carry 160+ bits of randomness, so a plain SHA-256 is a safe way to store 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -26,6 +27,13 @@ def new_token(prefix: str) -> str:
 def hash_token(token: str) -> str:
     """The stored form of a secret token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def mosquitto_password_hash(secret: str, *, salt: bytes | None = None, iterations: int = 101) -> str:
+    """`secret` hashed as Mosquitto 2's password file expects (`$7$` PBKDF2-SHA512), so the broker can check it."""
+    salt = secrets.token_bytes(12) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def issue_jwt(*, secret: str, operator_id: int, role: str, now: datetime, ttl_s: int) -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from gridpilot.cli import database, ingest, keys, openapi, operators, server
+from gridpilot.cli import broker, database, ingest, keys, openapi, operators, server, worker
 
 
 def register(app: typer.Typer) -> None:
-    """Add serve, migrate, operators, keys, ingest and openapi to the `gridpilot` command."""
+    """Add serve, migrate, worker, operators, keys, ingest, openapi and broker to the `gridpilot` command."""
     app.command("serve")(server.serve)
     app.command("migrate")(database.migrate)
+    app.command("worker")(worker.worker)
     app.add_typer(operators.app, name="operators")
     app.add_typer(keys.app, name="keys")
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(openapi.app, name="openapi")
+    app.add_typer(broker.app, name="broker")

@@ -51,13 +51,14 @@ class DeviceTag(Base):
 
 
 class DeviceCredential(Base):
-    """A device's secret; only its SHA-256 hash is stored."""
+    """A device's secret; only hashes are stored: SHA-256 for the API, a Mosquitto hash for the MQTT broker."""
 
     __tablename__ = "device_credentials"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    broker_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 

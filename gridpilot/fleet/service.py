@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gridpilot.audit import service as audit_service
 from gridpilot.auth.schemas import Actor
-from gridpilot.auth.tokens import DEVICE_CREDENTIAL_PREFIX, hash_token, new_token
+from gridpilot.auth.tokens import DEVICE_CREDENTIAL_PREFIX, hash_token, mosquitto_password_hash, new_token
 from gridpilot.fleet.exceptions import DeviceDecommissioned, DeviceExists, DeviceNotFound, InvalidDeviceUpdate
 from gridpilot.fleet.models import Device, DeviceCredential, DeviceTag
 from gridpilot.fleet.schemas import AgentOut, DeviceIn, DeviceOut, DeviceStatus, DeviceUpdate
@@ -235,9 +235,30 @@ async def rotate_credential(*, session: AsyncSession, device: Device, actor: Act
 
 async def _issue_credential(*, session: AsyncSession, device_id: str) -> str:
     token = new_token(DEVICE_CREDENTIAL_PREFIX)
-    session.add(DeviceCredential(device_id=device_id, token_hash=hash_token(token)))
+    session.add(
+        DeviceCredential(device_id=device_id, token_hash=hash_token(token), broker_hash=mosquitto_password_hash(token))
+    )
     await session.flush()
     return token
+
+
+async def broker_accounts(*, session: AsyncSession) -> list[tuple[str, str]]:
+    """(device id, Mosquitto hash) of every active credential of every active device, by device id, for the broker.
+
+    Credentials issued before broker hashes were stored have none and are left out:
+    rotating such a device's credential gives it broker access.
+    """
+    rows = await session.execute(
+        select(DeviceCredential.device_id, DeviceCredential.broker_hash)
+        .join(Device, Device.id == DeviceCredential.device_id)
+        .where(
+            DeviceCredential.revoked_at.is_(None),
+            DeviceCredential.broker_hash.is_not(None),
+            Device.decommissioned_at.is_(None),
+        )
+        .order_by(DeviceCredential.device_id, DeviceCredential.id)
+    )
+    return [(device_id, broker_hash) for device_id, broker_hash in rows if broker_hash is not None]
 
 
 # Built once: every device request runs it.

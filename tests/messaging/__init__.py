@@ -1,0 +1,1 @@
+"""Tests of the message-broker adapters, against a real Mosquitto."""
