@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -182,6 +183,12 @@ def start_server(workdir: Path, database_url: str | None = None) -> Server:
         env["GRIDPILOT_DATABASE_URL"] = database_url
     process = Process("server", ["serve"], workdir / "server.log", env)
     return Server(process, f"http://127.0.0.1:{port}").start()
+
+
+def show_log_tail(process: Process) -> None:
+    """The end of a process's log, on stderr (when a part fails)."""
+    console.print(f"[red]{process.name} running: {process.running}; the end of its log:[/red]")
+    console.print(process.log()[-3000:], markup=False, highlight=False)
 
 
 def stop(process: Process) -> None:
@@ -339,6 +346,9 @@ def memory_part(options: argparse.Namespace, report: Report) -> None:
                 console.print(f"[bold]run {run}/{options.runs}[/bold]")
                 reference_rss(report, run)
                 raw["runs"].append(memory_run(options, workdir / f"run{run}", server, run))
+        except Exception:
+            show_log_tail(server.process)
+            raise
         finally:
             stop(server.process)
     for label in REFERENCES:
@@ -587,6 +597,9 @@ def jitter_part(options: argparse.Namespace, report: Report) -> None:
                 raw.setdefault(label, []).append(
                     run_jitter(server, workdir, options, driver=driver, busy=busy, label=label)
                 )
+        except Exception:
+            show_log_tail(server.process)
+            raise
         finally:
             stop(server.process)
     for label, runs in raw.items():
@@ -606,11 +619,14 @@ def jitter_part(options: argparse.Namespace, report: Report) -> None:
 # --- 3. 24-hour outage backlog drain -----------------------------------------------------------------------------
 
 
-class CountingClient(CloudClient):
-    """The real CloudClient, counting what the server accepted and when each telemetry point was confirmed."""
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The default httpx transport, counting what the server accepted and when each telemetry point was confirmed.
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    A transport rather than a CloudClient subclass, so the real CloudClient runs unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
         self.acks_accepted = 0
         self.acks_rejected = 0
         self.telemetry_accepted = 0
@@ -618,22 +634,26 @@ class CountingClient(CloudClient):
         self.requests = 0
         self.confirmed_at: dict[str, float] = {}
 
-    async def post_acks(self, acks: list[dict[str, Any]]) -> dict[str, Any]:
-        result = await super().post_acks(acks)
-        self.requests += 1
-        self.acks_accepted += result.get("accepted", 0)
-        self.acks_rejected += len(result.get("rejected", []))
-        return result
-
-    async def post_telemetry(self, points: list[dict[str, Any]]) -> None:
-        response = await self._request("POST", f"{self._base}/telemetry", json={"points": points})
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method != "POST" or response.status_code >= 300:
+            return response
+        await response.aread()
         confirmed = time.monotonic()
         self.requests += 1
-        body = response.json()
-        self.telemetry_accepted += body.get("accepted", 0)
-        self.telemetry_duplicates += body.get("duplicates", 0)
-        for point in points:
-            self.confirmed_at.setdefault(point["at"], confirmed)
+        body = json.loads(response.content)
+        if request.url.path.endswith("/telemetry"):
+            self.telemetry_accepted += body.get("accepted", 0)
+            self.telemetry_duplicates += body.get("duplicates", 0)
+            for point in json.loads(request.content)["points"]:
+                self.confirmed_at.setdefault(point["at"], confirmed)
+        elif request.url.path.endswith("/acks"):
+            self.acks_accepted += body.get("accepted", 0)
+            self.acks_rejected += len(body.get("rejected", []))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def telemetry_point(at: datetime, index: int) -> dict[str, Any]:
@@ -687,7 +707,10 @@ async def drain(
 ) -> dict[str, Any]:
     """Drain the store with the real Uplink while a live point is queued every second; timings and counts."""
     store = Store(store_path)
-    client = CountingClient(server_url=server.url, device_id=device_id, credential=credential, timeout_s=10.0)
+    counts = CountingTransport()
+    client = CloudClient(
+        server_url=server.url, device_id=device_id, credential=credential, timeout_s=10.0, transport=counts
+    )
     uplink = Uplink(store=store, client=client, batch=batch)
     stats = store.outbox_stats()
     live_enqueued: dict[str, float] = {}
@@ -738,7 +761,7 @@ async def drain(
             await producer
         await client.aclose()
     delays = [
-        (client.confirmed_at[at] - queued) * 1000.0 for at, queued in live_enqueued.items() if at in client.confirmed_at
+        (counts.confirmed_at[at] - queued) * 1000.0 for at, queued in live_enqueued.items() if at in counts.confirmed_at
     ]
     dead = store.outbox_stats().dead_letters
     store.close()
@@ -750,12 +773,12 @@ async def drain(
         "seconds": backlog_s,
         "records_per_s": stats.depth / backlog_s,
         "rounds": rounds,
-        "requests": client.requests,
+        "requests": counts.requests,
         "retries": retries,
-        "acks_accepted": client.acks_accepted,
-        "acks_rejected": client.acks_rejected,
-        "telemetry_accepted": client.telemetry_accepted,
-        "telemetry_duplicates": client.telemetry_duplicates,
+        "acks_accepted": counts.acks_accepted,
+        "acks_rejected": counts.acks_rejected,
+        "telemetry_accepted": counts.telemetry_accepted,
+        "telemetry_duplicates": counts.telemetry_duplicates,
         "live_points": len(live_enqueued),
         "live_delivered": len(delays),
         "live_delay_ms": percentiles(delays) if delays else {},
@@ -844,6 +867,9 @@ def drain_part(options: argparse.Namespace, report: Report) -> None:
                                 f"{result['telemetry_accepted']} (+{result['telemetry_duplicates']} duplicates)"
                             )
                             raw.setdefault(f"{database}, batch {batch}", []).append(result)
+                except Exception:
+                    show_log_tail(server.process)
+                    raise
                 finally:
                     stop(server.process)
     for label, runs in raw.items():
@@ -921,16 +947,18 @@ def main(argv: list[str]) -> int:
     console.print(f"[bold]{command}[/bold] at {git_revision()} on {machine()}")
     with suppress(KeyboardInterrupt):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    if "memory" in parts:
-        memory_part(options, report)
-    if "jitter" in parts:
-        jitter_part(options, report)
-    if "drain" in parts:
-        drain_part(options, report)
-    print_report(report, command)
-    if options.json:
-        report.raw.update(command=command, commit=git_revision(), machine=machine(), notes=report.notes)
-        options.json.write_text(json.dumps(report.raw, indent=2, default=str))
+    try:
+        if "memory" in parts:
+            memory_part(options, report)
+        if "jitter" in parts:
+            jitter_part(options, report)
+        if "drain" in parts:
+            drain_part(options, report)
+    finally:  # what was measured before a failure is still reported
+        print_report(report, command)
+        if options.json:
+            report.raw.update(command=command, commit=git_revision(), machine=machine(), notes=report.notes)
+            options.json.write_text(json.dumps(report.raw, indent=2, default=str))
     return 0
 
 

@@ -21,6 +21,7 @@ from gridpilot.fleet.router import router as fleet_router
 from gridpilot.fleet.schemas import ScheduleIn
 from gridpilot.health import router as health_router
 from gridpilot.messaging.mqtt import MqttPublisher
+from gridpilot.messaging.queue import open_queue
 from gridpilot.observability import MetricsMiddleware
 from gridpilot.problem import install_problem_handlers
 from gridpilot.telemetry.router import router as telemetry_router
@@ -34,7 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.mqtt is not None:
             await app.state.mqtt.start()
+        if settings.amqp_url:
+            app.state.device_queue = await open_queue(settings, app.state.session_factory)
         yield
+        if app.state.device_queue is not None:
+            await app.state.device_queue.close()
         if app.state.mqtt is not None:
             await app.state.mqtt.stop()
         await app.state.engine.dispose()
@@ -50,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_engine(settings)
     app.state.session_factory = create_session_factory(app.state.engine)
     app.state.mqtt = None
+    app.state.device_queue = None  # RabbitMQ, opened at start-up when configured: device records are then queued
     if settings.mqtt_url:
 
         async def republish(device_ids: list[str]) -> int:

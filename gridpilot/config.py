@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     device_offline_after_s: int = Field(default=900, gt=0, description="No contact for this long = offline.")
+    device_link_grace_s: int = Field(
+        default=60, ge=0, description="A device whose MQTT link is lost (last will) shows offline after this long."
+    )
     device_contact_write_every_s: int = Field(
         default=30, ge=0, description="Coalesce last-contact writes: at most one per device per this many seconds."
     )
@@ -58,6 +61,14 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     mqtt_prefix: str = Field(default="gridpilot/v1", pattern=r"^[A-Za-z0-9._/-]+[A-Za-z0-9._-]$")
     mqtt_client_id: str = Field(default="gridpilot-worker", description="the worker's persistent MQTT session")
+
+    amqp_url: str | None = Field(
+        default=None, description="amqp://guest:guest@127.0.0.1:5672/; unset = device messages processed in-process"
+    )
+    amqp_prefix: str = Field(default="gridpilot", pattern=r"^[A-Za-z0-9._-]+$", description="queue/exchange names")
+    worker_batch_size: int = Field(default=500, gt=0, description="messages per database transaction (and prefetch)")
+    worker_batch_wait_ms: int = Field(default=100, ge=0, description="how long a batch waits to fill up")
+    worker_max_attempts: int = Field(default=5, gt=0, description="failures before a message goes to the DLQ")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -36,7 +34,7 @@ async def ready(session: SessionDep) -> Response:
 async def metrics(session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
     """Prometheus metrics; device counts per status are taken at scrape time."""
     counts = await device_service.count_by_status(
-        session=session, now=now, offline_after=timedelta(seconds=settings.device_offline_after_s)
+        session=session, now=now, liveness=device_service.liveness(settings)
     )
     for status, count in counts.items():
         observability.DEVICES.labels(status.value).set(count)

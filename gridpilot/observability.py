@@ -41,6 +41,28 @@ MQTT_MESSAGES = Counter(
     ["direction", "channel"],
     registry=REGISTRY,
 )
+QUEUE_MESSAGES = Counter(
+    "gridpilot_queue_messages_total",
+    "Device messages on the RabbitMQ queue, by direction (in = put, processed = committed, dead = sent to the DLQ)",
+    ["direction"],
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "gridpilot_queue_depth", "Device messages waiting in the queue (ready, not yet delivered)", registry=REGISTRY
+)
+DLQ_SIZE = Gauge("gridpilot_dlq_size", "Device messages in the dead-letter queue", registry=REGISTRY)
+QUEUE_LATENCY = Histogram(
+    "gridpilot_queue_processing_seconds",
+    "From a device message's first receipt to the commit that stored it",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+    registry=REGISTRY,
+)
+SCHEDULE_DELIVERY = Histogram(
+    "gridpilot_schedule_delivery_seconds",
+    "From a schedule version stored to its device reporting it in force",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400),
+    registry=REGISTRY,
+)
 DEVICES = Gauge(
     "gridpilot_devices",
     "Devices by status (online, offline, never-seen, decommissioned)",

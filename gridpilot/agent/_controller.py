@@ -85,7 +85,7 @@ class Controller:
     async def step(self, now: datetime) -> datetime:
         """Bring the battery in line with the plan at `now`; returns when the next step is due."""
         reading = await self._read()
-        plan = plan_intervals(self._store.open_intervals(), now, self._grace)
+        plan = plan_intervals(self._store.open_intervals(started_by=now), now, self._grace)
         for interval in plan.missed:
             self._finish(
                 interval,
@@ -114,7 +114,7 @@ class Controller:
         await self._command(active, reading, now)
         self._record_telemetry(reading, now)
         wake = [now + timedelta(seconds=self._config.control_tick_s)]
-        wake += [t for t in (plan.next_start, active.end if active else None) if t is not None]
+        wake += [t for t in (self._store.next_start(now), active.end if active else None) if t is not None]
         return min(wake)
 
     async def stop(self, now: datetime) -> None:
@@ -159,12 +159,12 @@ class Controller:
         if self._fault:
             return interval  # closed as failed by the caller, with the fault as the reason
         self._store.start_interval(interval.id, now, note)
-        return next((i for i in self._store.open_intervals() if i.id == interval.id), None)
+        return next((i for i in self._store.open_intervals(started_by=now) if i.id == interval.id), None)
 
     async def _command(self, active: LocalInterval | None, reading: Reading | None, now: datetime) -> None:
         if active is None:
             fallback = None
-            if self._config.fallback == "default_schedule" and not self._store.open_intervals():
+            if self._config.fallback == "default_schedule" and not self._store.has_open_intervals():
                 fallback = fallback_interval(self._config.default_schedule, self._config.timezone, now)
             mode, rate = (fallback.mode, fallback.rate_kw) if fallback else (None, 0.0)
         else:

@@ -26,7 +26,6 @@ class IntervalPlan:
     finished: list[LocalInterval] = field(default_factory=list)
     to_start: LocalInterval | None = None
     active: LocalInterval | None = None
-    next_start: datetime | None = None
 
 
 def plan_intervals(intervals: list[LocalInterval], now: datetime, grace: timedelta) -> IntervalPlan:
@@ -39,7 +38,6 @@ def plan_intervals(intervals: list[LocalInterval], now: datetime, grace: timedel
     finished: list[LocalInterval] = []
     to_start: LocalInterval | None = None
     active: LocalInterval | None = None
-    next_start: datetime | None = None
     for interval in intervals:
         if interval.state == "running":
             if interval.end <= now:
@@ -49,14 +47,14 @@ def plan_intervals(intervals: list[LocalInterval], now: datetime, grace: timedel
             else:
                 finished.append(interval)  # two running at once cannot happen; close the later one rather than guess
         elif interval.start > now:
-            next_start = interval.start if next_start is None else min(next_start, interval.start)
+            continue  # not due yet
         elif now - interval.start > grace or interval.end <= now:
             missed.append(interval)
         elif active is None and to_start is None:
             to_start = interval
         else:
             missed.append(interval)
-    return IntervalPlan(missed, finished, to_start, active, next_start)
+    return IntervalPlan(missed, finished, to_start, active)
 
 
 def safe_setpoint(

@@ -110,14 +110,16 @@ class OutboxStats:
 class Store:
     """One SQLite connection, used from the agent's single event-loop thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, durable: bool = True) -> None:
+        """durable=False (synchronous=NORMAL) is for the fleet simulator only: it may lose the last commits on a
+        power cut, which a simulated device does not have; a real agent always runs durable."""
         if read_only:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(_SCHEMA)
         self._db.execute("PRAGMA busy_timeout=5000")
 
@@ -180,13 +182,30 @@ class Store:
                 [("schedule_version", str(version)), ("etag", etag), ("schedule_received_at", str(to_epoch(now)))],
             )
 
-    def open_intervals(self) -> list[LocalInterval]:
-        """Intervals not yet finished, by start."""
+    def open_intervals(self, *, started_by: datetime | None = None) -> list[LocalInterval]:
+        """Intervals not yet finished, by start; only those starting at or before `started_by` when given.
+
+        The control loop asks only for what is due, so a step costs the same with 2,000
+        intervals ahead as with two.
+        """
+        bound = float("inf") if started_by is None else to_epoch(started_by)
         rows = self._db.execute(
             "SELECT id, version, start, end, mode, rate_kw, state, started_at, checkpoint_at, energy_kwh, notes "
-            "FROM intervals WHERE state != 'done' ORDER BY start"
+            "FROM intervals WHERE state != 'done' AND start <= ? ORDER BY start",
+            (bound,),
         ).fetchall()
         return [_interval(row) for row in rows]
+
+    def next_start(self, after: datetime) -> datetime | None:
+        """The start of the first pending interval after `after`."""
+        row = self._db.execute(
+            "SELECT MIN(start) FROM intervals WHERE state = 'pending' AND start > ?", (to_epoch(after),)
+        ).fetchone()
+        return None if row[0] is None else from_epoch(row[0])
+
+    def has_open_intervals(self) -> bool:
+        """True while any interval is still to run or running."""
+        return self._db.execute("SELECT 1 FROM intervals WHERE state != 'done' LIMIT 1").fetchone() is not None
 
     def recent_intervals(self, limit: int) -> list[tuple[LocalInterval, str | None]]:
         """The last finished intervals with their outcome, newest first (for `agent status`)."""

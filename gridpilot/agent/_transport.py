@@ -42,23 +42,23 @@ class CloudClient:
         credential: str,
         timeout_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
-        self._base = f"/api/v1/devices/{device_id}"
-        self._http = httpx.AsyncClient(
-            base_url=server_url,
-            headers={"Authorization": f"Bearer {credential}", "User-Agent": "gridpilot-agent"},
-            timeout=timeout_s,
-            transport=transport,
-        )
+        """`http` lets many simulated devices share one connection pool; a real agent owns its own."""
+        self._url = f"{server_url}/api/v1/devices/{device_id}"
+        self._headers = {"Authorization": f"Bearer {credential}", "User-Agent": "gridpilot-agent"}
+        self._owned = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout_s, transport=transport)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close the connection pool (unless it is shared)."""
+        if self._owned:
+            await self._http.aclose()
 
     async def fetch_schedule(self, etag: str | None) -> FetchedSchedule:
         """The device's current view, or body None when `etag` is still current."""
         headers = {"If-None-Match": etag} if etag else {}
-        response = await self._request("GET", f"{self._base}/schedule", headers=headers)
+        response = await self._request("GET", f"{self._url}/schedule", headers=headers)
         if response.status_code == 304:
             return FetchedSchedule(None, etag)
         body = response.json()
@@ -68,25 +68,27 @@ class CloudClient:
 
     async def post_acks(self, acks: list[dict[str, Any]]) -> dict[str, Any]:
         """Send execution records; the answer counts new ones, replays and refusals."""
-        response = await self._request("POST", f"{self._base}/acks", json={"acks": acks})
+        response = await self._request("POST", f"{self._url}/acks", json={"acks": acks})
         result: dict[str, Any] = response.json()
         return result
 
     async def post_telemetry(self, points: list[dict[str, Any]]) -> None:
         """Send telemetry points (replays are harmless: the server keys them by device and time)."""
-        await self._request("POST", f"{self._base}/telemetry", json={"points": points})
+        await self._request("POST", f"{self._url}/telemetry", json={"points": points})
 
     async def post_rejection(self, report: dict[str, Any]) -> None:
         """Tell the cloud which schedule version the agent refused, and why."""
-        await self._request("POST", f"{self._base}/schedule-rejections", json=report)
+        await self._request("POST", f"{self._url}/schedule-rejections", json=report)
 
     async def post_heartbeat(self, heartbeat: dict[str, Any]) -> None:
         """The agent's state, including what its outbox holds."""
-        await self._request("POST", f"{self._base}/heartbeat", json=heartbeat)
+        await self._request("POST", f"{self._url}/heartbeat", json=heartbeat)
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.request(method, url, **kwargs)
+            response = await self._http.request(
+                method, url, headers={**self._headers, **kwargs.pop("headers", {})}, **kwargs
+            )
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         if response.status_code in _RETRYABLE_STATUS:

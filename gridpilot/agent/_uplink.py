@@ -9,6 +9,7 @@ round also carries the newest points, so live data is never hours behind the bac
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 
 from gridpilot.agent._mqtt import MqttLink
@@ -26,6 +27,7 @@ class Uplink:
         self._store = store
         self._client = client
         self._mqtt = mqtt
+        self.sent: Counter[str] = Counter()
         self._batch = batch
         self._live = max(1, batch // 10)
 
@@ -55,6 +57,7 @@ class Uplink:
             )
             return sum([await self._send(kind, [record], now) for record in records])
         self._store.delete([record.seq for record in records])
+        self.sent[kind] += len(records)
         return len(records)
 
     async def _post(self, kind: OutboxKind, records: list[OutboxRecord], now: datetime) -> None:

@@ -57,7 +57,8 @@ class Agent:
             credential=config.credential,
             timeout_s=config.request_timeout_s,
         )
-        self._store = Store(config.store_path)
+        self._store = Store(config.store_path, durable=config.durable_store)
+        self.views_accepted = 0
         self._controller = Controller(config=config, store=self._store, driver=self._driver)
         self._mqtt = (
             MqttLink(
@@ -162,6 +163,7 @@ class Agent:
         )
         (self._wake_control if accepted else self._wake_uplink).set()
         if accepted:
+            self.views_accepted += 1
             self._wake_heartbeat.set()
 
     async def _upload(self) -> None:
@@ -180,6 +182,16 @@ class Agent:
                 await self._client.post_heartbeat(self.heartbeat())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_heartbeat.wait(), self._config.heartbeat_interval_s)
+
+    @property
+    def sent(self) -> dict[str, int]:
+        """Records delivered to the cloud since start, by kind (for the fleet simulator's progress)."""
+        return dict(self._uplink.sent)
+
+    @property
+    def mqtt_connected(self) -> bool:
+        """True while the MQTT link is up."""
+        return self._mqtt is not None and self._mqtt.connected
 
     def heartbeat(self) -> dict[str, Any]:
         """What the agent tells the cloud about itself."""

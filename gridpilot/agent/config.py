@@ -76,6 +76,7 @@ class AgentConfig:
     mqtt_poll_interval_s: float = 3600.0
     fallback: Literal["idle", "default_schedule"] = "idle"
     default_schedule: tuple[DefaultInterval, ...] = ()
+    durable_store: bool = True  # only the fleet simulator turns this off (see Store)
     log_max_bytes: int = 5 * 1024 * 1024
     log_backups: int = 3
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 
-from gridpilot.cli import agent, sim
+from gridpilot.cli import agent, sim, simulate
 
-_LIGHT_GROUPS = ("agent", "sim")
+_LIGHT_GROUPS = ("agent", "sim", "simulate")
 _SERVER_PACKAGES = frozenset(
     {
         "fastapi",
@@ -35,10 +35,11 @@ _SERVER_PACKAGES = frozenset(
 
 
 def light_app() -> typer.Typer:
-    """The commands that run on a device: agent and sim."""
+    """The commands that need only the agent extra: agent, sim and simulate."""
     app = typer.Typer(help="gridpilot: run a fleet of smart batteries.", no_args_is_help=True, add_completion=False)
     app.add_typer(agent.app, name="agent")
     app.add_typer(sim.app, name="sim")
+    app.command("simulate")(simulate.simulate)
     return app
 
 

@@ -22,8 +22,8 @@ log = logging.getLogger("gridpilot.fleet")
 class ViewPublisher(Protocol):
     """A push channel to devices."""
 
-    async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> int:
-        """Send each view to its device; returns how many the channel confirmed."""
+    async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> list[DeviceScheduleOut]:
+        """Send each view to its device; returns those the channel confirmed."""
 
 
 async def push_views(
@@ -33,10 +33,13 @@ async def push_views(
     device_ids: list[str],
     now: datetime,
 ) -> int:
-    """Build the devices' current views and publish them; runs after the request that stored them."""
+    """Build the devices' current views, publish them and record which were sent; runs after the storing request."""
     async with session_factory() as session:
         views = await schedule_service.device_views(session=session, device_ids=device_ids, now=now)
-    published = await publisher.publish_views(views)
-    if published < len(views):
-        log.warning("pushed %s of %s schedule views; the rest reach their devices by polling", published, len(views))
-    return published
+        await session.rollback()  # end the read before the network wait
+        published = await publisher.publish_views(views)
+        await schedule_service.mark_sent(session=session, sent=[(v.device_id, v.version) for v in published], now=now)
+        await session.commit()
+    if len(published) < len(views):
+        log.warning("pushed %s of %s views; the rest follow when the broker is back", len(published), len(views))
+    return len(published)

@@ -32,6 +32,7 @@ class Device(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     decommissioned_at: Mapped[datetime | None]
     last_contact_at: Mapped[datetime | None] = mapped_column(index=True)
+    link_offline_since: Mapped[datetime | None]  # its MQTT last will arrived and nothing was heard since
     last_soc_pct: Mapped[float | None]
     last_soc_at: Mapped[datetime | None]
     schedule_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -81,6 +82,8 @@ class Schedule(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(160))
     source: Mapped[str] = mapped_column(String(32), default="api")
+    sent_at: Mapped[datetime | None]  # pushed to the device's channel and confirmed by the broker
+    delivered_at: Mapped[datetime | None]  # the device reported this version (or a newer one) in force
 
 
 class ScheduleInterval(Base):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.auth.dependencies import CurrentAdmin, CurrentOperator
@@ -40,22 +41,25 @@ from gridpilot.fleet.schemas import (
     SchedulePage,
     ScheduleRejectionIn,
 )
+from gridpilot.messaging.queue import DeviceQueueDep
+from gridpilot.messaging.schemas import QUEUED_RESPONSE, Queued
 from gridpilot.pagination import InvalidCursor, decode_cursor, encode_cursor
 from gridpilot.problem import DomainError
+from gridpilot.protocol.mqtt import Channel, encode
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 
 
-def _offline_after(settings: SettingsDep) -> timedelta:
-    return timedelta(seconds=settings.device_offline_after_s)
+def _liveness(settings: SettingsDep) -> device_service.Liveness:
+    return device_service.liveness(settings)
 
 
 async def _device_out(*, session: AsyncSession, device: Device, settings: Settings, now: datetime) -> DeviceOut:
     agents = await report_service.agent_status(session=session, device_ids=[device.id])
     return device_service.device_out(
-        device, now=now, offline_after=_offline_after(settings), agent=agents.get(device.id)
+        device, now=now, liveness=_liveness(settings), agent=agents.get(device.id)
     )
 
 
@@ -66,7 +70,7 @@ async def register_device(
     """Register a device; the answer carries its credential, shown this once."""
     device, credential = await device_service.register(session=session, device_in=device_in, actor=actor, now=now)
     await session.commit()
-    out = device_service.device_out(device, now=now, offline_after=_offline_after(settings))
+    out = device_service.device_out(device, now=now, liveness=_liveness(settings))
     return DeviceRegistered(**out.model_dump(), credential=credential)
 
 
@@ -87,7 +91,7 @@ async def list_devices(
     devices = await device_service.list_devices(
         session=session,
         now=now,
-        offline_after=_offline_after(settings),
+        liveness=_liveness(settings),
         limit=limit,
         after_id=after,
         site=site,
@@ -95,9 +99,9 @@ async def list_devices(
         status=status,
     )
     agents = await report_service.agent_status(session=session, device_ids=[d.id for d in devices])
-    offline_after = _offline_after(settings)
+    liveness = _liveness(settings)
     items = [
-        device_service.device_out(d, now=now, offline_after=offline_after, agent=agents.get(d.id)) for d in devices
+        device_service.device_out(d, now=now, liveness=liveness, agent=agents.get(d.id)) for d in devices
     ]
     return DevicePage(items=items, next_cursor=encode_cursor(devices[-1].id) if len(devices) == limit else None)
 
@@ -169,9 +173,17 @@ def _etags(header: str) -> set[str]:
     return tags | {t[2:] for t in tags if t.startswith("W/")} | {f"W/{t}" for t in tags if not t.startswith("W/")}
 
 
-@router.post("/devices/{device_id}/acks", response_model=AckResult)
-async def post_acks(batch: AckBatchIn, access: DeviceItself, session: SessionDep, now: NowDep) -> AckResult:
-    """Execution records from the device itself; a replayed ack_id is accepted and not counted twice."""
+@router.post("/devices/{device_id}/acks", response_model=AckResult, responses=QUEUED_RESPONSE)
+async def post_acks(
+    batch: AckBatchIn, access: DeviceItself, session: SessionDep, now: NowDep, queue: DeviceQueueDep
+) -> AckResult | JSONResponse:
+    """Execution records from the device itself; a replayed ack_id is accepted and not counted twice.
+
+    With RabbitMQ configured the valid batch is queued (202) and a worker stores it.
+    """
+    if queue is not None:
+        await queue.put(access.device.id, Channel.ACKS, encode("acks", [a.model_dump(mode="json") for a in batch.acks]))
+        return JSONResponse(Queued(queued=len(batch.acks)).model_dump(), status_code=status.HTTP_202_ACCEPTED)
     result = await ack_service.record(
         session=session, device_id=access.device.id, acks=batch.acks, actor=access.actor, now=now
     )
@@ -203,8 +215,12 @@ async def list_acks(
 
 @router.post("/devices/{device_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
 async def post_heartbeat(heartbeat: HeartbeatIn, access: DeviceItself, session: SessionDep, now: NowDep) -> Response:
-    """The agent's report on itself; only the newest (by `at`) is kept, so late replays change nothing."""
+    """The agent's report on itself; only the newest (by `at`) is kept. Its schedule version confirms delivery."""
     await report_service.record_heartbeat(session=session, device_id=access.device.id, heartbeat=heartbeat, now=now)
+    if heartbeat.schedule_version:
+        await schedule_service.mark_delivered(
+            session=session, device_id=access.device.id, version=heartbeat.schedule_version, now=now
+        )
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -228,11 +244,13 @@ async def post_schedule_rejection(
 
 @router.get("/devices/{device_id}/schedules", response_model=SchedulePage)
 async def device_schedule_history(
-    device: PathDevice, _: CurrentOperator, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
+    device: PathDevice, _: CurrentOperator, session: SessionDep, now: NowDep, cursor: Cursor = None, limit: Limit = 50
 ) -> SchedulePage:
-    """The device's command history, newest first: interval counts per status, and the device's refusal if any."""
+    """The device's command history, newest first: delivery state, interval counts, and the device's refusal if any."""
     before = int(decode_cursor(cursor, int)) if cursor else None
-    items = await schedule_service.history(session=session, device_id=device.id, limit=limit, before_version=before)
+    items = await schedule_service.history(
+        session=session, device_id=device.id, limit=limit, now=now, before_version=before
+    )
     items = await report_service.with_rejections(session=session, items=items)
     return SchedulePage(items=items, next_cursor=encode_cursor(items[-1].version) if len(items) == limit else None)
 

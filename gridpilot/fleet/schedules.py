@@ -23,11 +23,13 @@ from gridpilot.audit import service as audit_service
 from gridpilot.auth.schemas import Actor
 from gridpilot.config import Settings
 from gridpilot.fleet import service as device_service
+from gridpilot.fleet.delivery import delivery_state
 from gridpilot.fleet.exceptions import ScheduleConflict, ScheduleNotFound, ScheduleRejected
 from gridpilot.fleet.models import Device, Schedule, ScheduleInterval
 from gridpilot.fleet.schemas import (
     AcceptedSchedule,
     BatchResult,
+    DeliveryOut,
     DeviceScheduleOut,
     IntervalOut,
     IntervalStatus,
@@ -386,15 +388,25 @@ def view_etag(device_id: str, schedule_version: int) -> str:
 
 
 async def history(
-    *, session: AsyncSession, device_id: str, limit: int, before_version: int | None = None
+    *, session: AsyncSession, device_id: str, limit: int, now: datetime, before_version: int | None = None
 ) -> list[ScheduleSummary]:
-    """The device's schedule versions, newest first, with interval counts per status."""
+    """The device's schedule versions, newest first, with interval counts per status and the delivery state."""
     query = select(Schedule).where(Schedule.device_id == device_id).order_by(Schedule.version.desc()).limit(limit)
     if before_version is not None:
         query = query.where(Schedule.version < before_version)
     schedules = list(await session.scalars(query))
     counts: dict[int, dict[str, int]] = {s.id: {} for s in schedules}
+    last_end: dict[int, datetime] = {}
     if schedules:
+        last_end = dict(
+            (
+                await session.execute(
+                    select(ScheduleInterval.schedule_id, func.max(ScheduleInterval.end))
+                    .where(ScheduleInterval.schedule_id.in_(counts))
+                    .group_by(ScheduleInterval.schedule_id)
+                )
+            ).all()
+        )
         status = _derived_status()
         for schedule_id, name, count in await session.execute(
             select(ScheduleInterval.schedule_id, status, func.count())
@@ -413,6 +425,56 @@ async def history(
             created_by=s.created_by,
             source=s.source,
             interval_counts=counts[s.id],
+            delivery=DeliveryOut(
+                state=delivery_state(
+                    sent_at=s.sent_at,
+                    delivered_at=s.delivered_at,
+                    interval_counts=counts[s.id],
+                    last_end=last_end.get(s.id),
+                    now=now,
+                ),
+                queued_at=s.created_at,
+                sent_at=s.sent_at,
+                delivered_at=s.delivered_at,
+            ),
         )
         for s in schedules
     ]
+
+
+async def mark_sent(*, session: AsyncSession, sent: list[tuple[str, int]], now: datetime) -> None:
+    """Record that these (device, version) views reached the push channel: that version and older ones are sent."""
+    if sent:
+        await session.execute(
+            update(Schedule)
+            .where(
+                Schedule.device_id == bindparam("device"),
+                Schedule.version <= bindparam("upto"),
+                Schedule.sent_at.is_(None),
+            )
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False),
+            [{"device": device_id, "upto": version} for device_id, version in sent],
+        )
+
+
+async def mark_delivered(*, session: AsyncSession, device_id: str, version: int, now: datetime) -> int:
+    """The device reported `version` in force: it and every older version are delivered. Returns how many changed."""
+    created = (
+        await session.execute(
+            select(Schedule.created_at).where(
+                Schedule.device_id == device_id, Schedule.version <= version, Schedule.delivered_at.is_(None)
+            )
+        )
+    ).scalars().all()
+    if not created:
+        return 0
+    await session.execute(
+        update(Schedule)
+        .where(Schedule.device_id == device_id, Schedule.version <= version, Schedule.delivered_at.is_(None))
+        .values(delivered_at=now, sent_at=func.coalesce(Schedule.sent_at, now))
+        .execution_options(synchronize_session=False)
+    )
+    for queued_at in created:
+        observability.SCHEDULE_DELIVERY.observe(max(0.0, (now - queued_at).total_seconds()))
+    return len(created)

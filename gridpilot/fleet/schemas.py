@@ -258,6 +258,26 @@ class DeviceRejectionOut(BaseModel):
     violations: list[dict[str, str]]
 
 
+class DeliveryState(StrEnum):
+    """Where a schedule version is between the server and the battery."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class DeliveryOut(BaseModel):
+    """A schedule version's delivery: its state and when it got there."""
+
+    state: DeliveryState
+    queued_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
 class ScheduleSummary(BaseModel):
     """A schedule version in a device's command history, with counts per interval status."""
 
@@ -269,6 +289,7 @@ class ScheduleSummary(BaseModel):
     created_by: str
     source: str
     interval_counts: dict[str, int]
+    delivery: DeliveryOut
     rejected_by_device: DeviceRejectionOut | None = None
 
 

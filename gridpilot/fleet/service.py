@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gridpilot.audit import service as audit_service
 from gridpilot.auth.schemas import Actor
 from gridpilot.auth.tokens import DEVICE_CREDENTIAL_PREFIX, hash_token, mosquitto_password_hash, new_token
+from gridpilot.config import Settings
 from gridpilot.fleet.exceptions import DeviceDecommissioned, DeviceExists, DeviceNotFound, InvalidDeviceUpdate
 from gridpilot.fleet.models import Device, DeviceCredential, DeviceTag
 from gridpilot.fleet.schemas import AgentOut, DeviceIn, DeviceOut, DeviceStatus, DeviceUpdate
@@ -25,18 +26,42 @@ class DeviceRef:
     id: str
     schedule_version: int
     last_contact_at: datetime | None
+    link_offline_since: datetime | None = None
 
 
-def device_status(device: Device, *, now: datetime, offline_after: timedelta) -> DeviceStatus:
-    """Online if the device was heard from within `offline_after`."""
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """When a device counts as offline: silent for `offline_after`, or its MQTT link lost for `link_grace`.
+
+    The grace is the hysteresis: a link that drops and comes back within it never shows
+    offline, so a flapping connection does not make a storm of status changes.
+    """
+
+    offline_after: timedelta
+    link_grace: timedelta
+
+
+def liveness(settings: Settings) -> Liveness:
+    """The configured liveness rules."""
+    return Liveness(
+        offline_after=timedelta(seconds=settings.device_offline_after_s),
+        link_grace=timedelta(seconds=settings.device_link_grace_s),
+    )
+
+
+def device_status(device: Device, *, now: datetime, liveness: Liveness) -> DeviceStatus:
+    """Online if the device was heard from within `offline_after` and its link is not lost for longer than the grace."""
     if device.decommissioned_at is not None:
         return DeviceStatus.DECOMMISSIONED
     if device.last_contact_at is None:
         return DeviceStatus.NEVER_SEEN
-    return DeviceStatus.ONLINE if now - device.last_contact_at <= offline_after else DeviceStatus.OFFLINE
+    if now - device.last_contact_at > liveness.offline_after:
+        return DeviceStatus.OFFLINE
+    lost = device.link_offline_since
+    return DeviceStatus.OFFLINE if lost is not None and now - lost >= liveness.link_grace else DeviceStatus.ONLINE
 
 
-def device_out(device: Device, *, now: datetime, offline_after: timedelta, agent: AgentOut | None = None) -> DeviceOut:
+def device_out(device: Device, *, now: datetime, liveness: Liveness, agent: AgentOut | None = None) -> DeviceOut:
     """The API view of a device, with its agent's latest heartbeat when known."""
     return DeviceOut(
         id=device.id,
@@ -51,7 +76,7 @@ def device_out(device: Device, *, now: datetime, offline_after: timedelta, agent
         discharge_efficiency=device.discharge_efficiency,
         timezone=device.timezone,
         tags=[t.tag for t in device.tags],
-        status=device_status(device, now=now, offline_after=offline_after),
+        status=device_status(device, now=now, liveness=liveness),
         last_contact_at=device.last_contact_at,
         last_soc_pct=device.last_soc_pct,
         last_soc_at=device.last_soc_at,
@@ -117,22 +142,27 @@ async def get_many(*, session: AsyncSession, device_ids: list[str], for_update: 
     return found
 
 
-def _status_condition(status: DeviceStatus, *, now: datetime, offline_after: timedelta) -> ColumnElement[bool]:
+def _status_condition(status: DeviceStatus, *, now: datetime, liveness: Liveness) -> ColumnElement[bool]:
     active = Device.decommissioned_at.is_(None)
     if status is DeviceStatus.DECOMMISSIONED:
         return Device.decommissioned_at.is_not(None)
     if status is DeviceStatus.NEVER_SEEN:
         return and_(active, Device.last_contact_at.is_(None))
+    link_lost = Device.link_offline_since <= now - liveness.link_grace
     if status is DeviceStatus.ONLINE:
-        return and_(active, Device.last_contact_at >= now - offline_after)
-    return and_(active, Device.last_contact_at < now - offline_after)
+        return and_(
+            active,
+            Device.last_contact_at >= now - liveness.offline_after,
+            or_(Device.link_offline_since.is_(None), ~link_lost),
+        )
+    return and_(active, or_(Device.last_contact_at < now - liveness.offline_after, link_lost))
 
 
 async def list_devices(
     *,
     session: AsyncSession,
     now: datetime,
-    offline_after: timedelta,
+    liveness: Liveness,
     limit: int,
     after_id: str | None = None,
     site: str | None = None,
@@ -150,15 +180,15 @@ async def list_devices(
     if status is None:
         query = query.where(Device.decommissioned_at.is_(None))
     else:
-        query = query.where(_status_condition(status, now=now, offline_after=offline_after))
+        query = query.where(_status_condition(status, now=now, liveness=liveness))
     return list(await session.scalars(query))
 
 
-async def count_by_status(*, session: AsyncSession, now: datetime, offline_after: timedelta) -> dict[DeviceStatus, int]:
+async def count_by_status(*, session: AsyncSession, now: datetime, liveness: Liveness) -> dict[DeviceStatus, int]:
     """How many devices are in each status (for metrics)."""
     counts = {}
     for status in DeviceStatus:
-        condition = _status_condition(status, now=now, offline_after=offline_after)
+        condition = _status_condition(status, now=now, liveness=liveness)
         counts[status] = int(await session.scalar(select(func.count()).select_from(Device).where(condition)) or 0)
     return counts
 
@@ -263,7 +293,7 @@ async def broker_accounts(*, session: AsyncSession) -> list[tuple[str, str]]:
 
 # Built once: every device request runs it.
 _DEVICE_BY_CREDENTIAL = (
-    select(Device.id, Device.schedule_version, Device.last_contact_at)
+    select(Device.id, Device.schedule_version, Device.last_contact_at, Device.link_offline_since)
     .join(DeviceCredential, DeviceCredential.device_id == Device.id)
     .where(
         DeviceCredential.token_hash == bindparam("token_hash"),
@@ -283,7 +313,9 @@ async def get_ref(*, session: AsyncSession, device_id: str) -> DeviceRef:
     """The device's identity, schedule version and last contact, or DeviceNotFound."""
     row = (
         await session.execute(
-            select(Device.id, Device.schedule_version, Device.last_contact_at).where(Device.id == device_id)
+            select(Device.id, Device.schedule_version, Device.last_contact_at, Device.link_offline_since).where(
+                Device.id == device_id
+            )
         )
     ).one_or_none()
     if row is None:
@@ -292,13 +324,27 @@ async def get_ref(*, session: AsyncSession, device_id: str) -> DeviceRef:
 
 
 async def record_contact(*, session: AsyncSession, device: DeviceRef, now: datetime, coalesce: timedelta) -> bool:
-    """Note that the device was heard from; writes at most once per `coalesce` per device. True when it wrote."""
-    if device.last_contact_at is not None and now - device.last_contact_at < coalesce:
+    """Note that the device was heard from; writes at most once per `coalesce` per device. True when it wrote.
+
+    A device whose link was lost is written at once: being heard from ends the loss.
+    """
+    recent = device.last_contact_at is not None and now - device.last_contact_at < coalesce
+    if recent and device.link_offline_since is None:
         return False
     await session.execute(
         update(Device)
         .where(Device.id == device.id, or_(Device.last_contact_at.is_(None), Device.last_contact_at < now))
-        .values(last_contact_at=now)
+        .values(last_contact_at=now, link_offline_since=None)
         .execution_options(synchronize_session=False)
     )
     return True
+
+
+async def record_link_lost(*, session: AsyncSession, device_id: str, now: datetime) -> None:
+    """The broker published the device's last will: its link is lost from now (unless already lost)."""
+    await session.execute(
+        update(Device)
+        .where(Device.id == device_id, Device.link_offline_since.is_(None))
+        .values(link_offline_since=now)
+        .execution_options(synchronize_session=False)
+    )

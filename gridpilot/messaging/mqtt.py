@@ -13,19 +13,16 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.fleet.schemas import DeviceScheduleOut
-from gridpilot.messaging.handlers import MessageRejected, handle_device_message
+from gridpilot.messaging.queue import DeviceMessageQueue
 from gridpilot.protocol.mqtt import Channel, all_devices_topic, device_topic, encode, parse_device_topic
 
 log = logging.getLogger("gridpilot.mqtt")
@@ -95,12 +92,12 @@ class MqttPublisher:
             await asyncio.wait_for(self._connected.wait(), timeout_s)
         return self._connected.is_set()
 
-    async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> int:
-        """Publish each view retained with QoS 1; returns how many the broker confirmed (0 while disconnected)."""
+    async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> list[DeviceScheduleOut]:
+        """Publish each view retained with QoS 1; returns those the broker confirmed (none while disconnected)."""
         client = self._client
         if client is None:
             self._unsent.update(view.device_id for view in views)
-            return 0
+            return []
         prefix = self._settings.mqtt_prefix
         limit = asyncio.Semaphore(_CONCURRENT_PUBLISHES)
 
@@ -119,9 +116,10 @@ class MqttPublisher:
                     return False
             return True
 
+        views = list(views)
         results = await asyncio.gather(*(publish(view) for view in views))
         observability.MQTT_MESSAGES.labels("out", "schedule").inc(sum(results))
-        return sum(results)
+        return [view for view, confirmed in zip(views, results, strict=True) if confirmed]
 
     async def _run(self) -> None:
         delay = 1.0
@@ -149,17 +147,11 @@ class MqttPublisher:
 
 
 class MqttConsumer:
-    """Takes acks, telemetry and status from every device's topics and processes each in its own transaction."""
+    """Takes acks, telemetry and status from every device's topics and hands each to the device-message queue."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        session_factory: async_sessionmaker[AsyncSession],
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, settings: Settings, queue: DeviceMessageQueue) -> None:
         self._settings = settings
-        self._session_factory = session_factory
-        self._now = now
+        self._queue = queue
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -174,43 +166,19 @@ class MqttConsumer:
                     delay = 1.0
                     log.info("consuming device messages from %s", self._settings.mqtt_url)
                     async for message in client.messages:
-                        await self._process(str(message.topic), _payload(message.payload))
+                        await self._forward(str(message.topic), _payload(message.payload))
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT broker unreachable (%s); retrying in %.0f s", exc, delay)
             self.ready.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
 
-    async def _process(self, topic: str, payload: bytes) -> None:
+    async def _forward(self, topic: str, payload: bytes) -> None:
         parsed = parse_device_topic(self._settings.mqtt_prefix, topic)
         if parsed is None:
             return
         device_id, channel = parsed
-        delay = 0.5
-        while True:
-            try:
-                async with self._session_factory() as session:
-                    await handle_device_message(
-                        session=session,
-                        device_id=device_id,
-                        channel=channel,
-                        payload=payload,
-                        now=self._now(),
-                        contact_every=timedelta(seconds=self._settings.device_contact_write_every_s),
-                    )
-                    await session.commit()
-                break
-            except MessageRejected as exc:
-                observability.MQTT_MESSAGES.labels("rejected", channel.value).inc()
-                log.warning("message from %s on %s refused: %s", device_id, channel.value, exc)
-                return
-            except DBAPIError as exc:  # the database is away: hold this message (the broker holds the rest)
-                log.error(
-                    "database error while storing a message from %s, retrying in %.1f s: %s", device_id, delay, exc
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        observability.MQTT_MESSAGES.labels("in", channel.value).inc()
+        await self._queue.put(device_id, channel, payload)
 
 
 def _payload(payload: object) -> bytes:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 
 from gridpilot.dependencies import NowDep, SessionDep
 from gridpilot.fleet.dependencies import DeviceItself, DeviceOrOperator
+from gridpilot.messaging.queue import DeviceQueueDep
+from gridpilot.messaging.schemas import QUEUED_RESPONSE, Queued
+from gridpilot.protocol.mqtt import Channel, encode
 from gridpilot.telemetry import service as telemetry_service
 from gridpilot.telemetry.schemas import TelemetryBatchIn, TelemetryPage, TelemetryPointOut, TelemetryResult
 from gridpilot.timeutil import UtcDateTime
@@ -18,12 +22,22 @@ router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 @router.post(
     "/devices/{device_id}/telemetry",
     response_model=TelemetryResult,
-    responses={422: {"description": "Refused, nothing stored; every violation listed with its JSON pointer"}},
+    responses={
+        422: {"description": "Refused, nothing stored; every violation listed with its JSON pointer"},
+        **QUEUED_RESPONSE,
+    },
 )
 async def post_telemetry(
-    batch: TelemetryBatchIn, access: DeviceItself, session: SessionDep, now: NowDep
-) -> TelemetryResult:
-    """Points from the device itself; a replayed point (same device and `at`) is counted, not stored twice."""
+    batch: TelemetryBatchIn, access: DeviceItself, session: SessionDep, now: NowDep, queue: DeviceQueueDep
+) -> TelemetryResult | JSONResponse:
+    """Points from the device itself; a replayed point (same device and `at`) is counted, not stored twice.
+
+    With RabbitMQ configured the valid batch is queued (202); a worker stores it (a point too far ahead: the DLQ).
+    """
+    if queue is not None:
+        points = [p.model_dump(mode="json", exclude_none=True) for p in batch.points]
+        await queue.put(access.device.id, Channel.TELEMETRY, encode("telemetry", points))
+        return JSONResponse(Queued(queued=len(points)).model_dump(), status_code=status.HTTP_202_ACCEPTED)
     result = await telemetry_service.record(session=session, device_id=access.device.id, points=batch.points, now=now)
     await session.commit()
     return result

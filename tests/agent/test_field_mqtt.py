@@ -27,7 +27,11 @@ class PushedField:
         self.broker_port = processes.free_port()
         self.broker: Process = processes.mosquitto(tmp_path, self.broker_port).start()
         processes.wait_listening(self.broker_port)
-        mqtt = {"GRIDPILOT_MQTT_URL": f"mqtt://127.0.0.1:{self.broker_port}", "GRIDPILOT_LOG_JSON": "true"}
+        mqtt = {
+            "GRIDPILOT_MQTT_URL": f"mqtt://127.0.0.1:{self.broker_port}",
+            "GRIDPILOT_LOG_JSON": "true",
+            "GRIDPILOT_DEVICE_LINK_GRACE_S": "2",
+        }
         self.server: Server = processes.server(tmp_path, **mqtt).start()
         self.worker: Process = processes.worker(tmp_path, **mqtt).start()
         credential = self.server.register(DEVICE)
@@ -78,6 +82,8 @@ def test_a_pushed_schedule_is_executed_and_its_acks_return_over_mqtt(pushed: Pus
     acks = wait_for("2 acks stored by the worker", lambda: len(a := pushed.server.acks(DEVICE)) == 2 and a)
     assert [a["status"] for a in acks] == ["executed", "executed"]
     assert pushed.http_posts("acks") == 0  # they came over MQTT, through the worker
+    [delivery] = [item["delivery"] for item in pushed.server.get(f"/api/v1/devices/{DEVICE}/schedules")["items"]]
+    assert delivery["state"] == "executed" and delivery["sent_at"] and delivery["delivered_at"]
     points = wait_for(
         "telemetry through the worker",
         lambda: pushed.server.get(f"/api/v1/devices/{DEVICE}/telemetry", limit=10000)["items"],
@@ -101,3 +107,12 @@ def test_with_the_broker_down_the_agent_polls_and_posts_over_http_then_returns_t
     wait_for("the pushed schedule in force", lambda: "schedule version 2 in force" in pushed.agent.log(), timeout_s=12)
     wait_for("its ack over MQTT", lambda: len(pushed.server.acks(DEVICE)) == 2, timeout_s=25)
     assert pushed.http_posts("acks") == posts_before
+
+
+def test_a_dead_agent_is_seen_offline_within_the_grace_and_online_when_back(pushed: PushedField) -> None:
+    status = lambda: pushed.server.get(f"/api/v1/devices/{DEVICE}")["status"]  # noqa: E731
+    wait_for("online", lambda: status() == "online")
+    pushed.agent.kill()  # the broker publishes its last will
+    wait_for("offline from the last will (the silence timeout is 15 minutes)", lambda: status() == "offline")
+    pushed.agent.start()
+    wait_for("online again", lambda: status() == "online")

@@ -68,6 +68,6 @@ def test_the_agent_and_its_commands_load_without_the_server_stack() -> None:
         env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
-    assert "commands: ['agent', 'sim']" in result.stdout
+    assert "commands: ['agent', 'sim', 'simulate']" in result.stdout
     assert "heavy: []" in result.stdout
     assert "runs it until SIGTERM" in result.stdout and "The schedule in force" in result.stdout

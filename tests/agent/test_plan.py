@@ -21,12 +21,11 @@ def reading(soc: float) -> Reading:
     return Reading(at=T0, soc_pct=soc, power_kw=0.0, state=InverterState.IDLE)
 
 
-def test_an_interval_starts_at_its_start_and_the_next_one_is_announced() -> None:
+def test_an_interval_starts_at_its_start_and_a_later_one_waits() -> None:
     first, second = interval(1, 0, 60), interval(2, 120, 180)
     plan = plan_intervals([first, second], T0, GRACE)
     assert plan.to_start == first
-    assert plan.next_start == second.start
-    assert plan.missed == [] and plan.finished == []
+    assert plan.missed == [] and plan.finished == [] and plan.active is None
 
 
 def test_a_late_start_within_grace_still_runs_but_beyond_grace_is_missed() -> None:

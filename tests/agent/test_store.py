@@ -80,3 +80,13 @@ def test_the_store_survives_reopening(tmp_path: Path) -> None:
     [running] = again.open_intervals()
     assert running.checkpoint_at == T0 + timedelta(seconds=5) and running.energy_kwh == 0.25
     assert running.notes == "limited. "
+
+
+def test_only_due_intervals_are_read_and_the_next_start_is_known(tmp_path: Path) -> None:
+    store = Store(tmp_path / "agent.db")
+    store.replace_schedule(
+        version=1, etag="v1", intervals=[interval(n, n * 60, n * 60 + 60) for n in range(1, 200)], now=T0
+    )
+    assert [i.id for i in store.open_intervals(started_by=T0 + timedelta(seconds=130))] == [1, 2]
+    assert store.next_start(T0 + timedelta(seconds=130)) == T0 + timedelta(seconds=180)
+    assert store.has_open_intervals() and len(store.open_intervals()) == 199

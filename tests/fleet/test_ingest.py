@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -365,7 +366,7 @@ def test_cli_ingests_once_and_prints_a_summary(cli_settings: Settings, source: S
     assert "s3cret" not in result.output
 
     async def history(session: AsyncSession) -> int:
-        return len(await schedule_service.history(session=session, device_id="bat-1", limit=10))
+        return len(await schedule_service.history(session=session, device_id="bat-1", limit=10, now=datetime.now(UTC)))
 
     assert run_in_session(cli_settings, history) == 1
     source.script(Step(404))

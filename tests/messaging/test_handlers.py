@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gridpilot.fleet import service as device_service
 from gridpilot.messaging.handlers import MessageRejected, handle_device_message
 from gridpilot.protocol.mqtt import Channel, encode
 from tests.conftest import Api
@@ -60,6 +61,21 @@ async def test_a_bad_message_is_refused_with_the_reason_and_stores_nothing(
         await handle(api, channel, payload)
     points = (await api.client.get("/api/v1/devices/bat-1/telemetry", headers=api.admin)).json()["items"]
     assert points == []
+
+
+async def test_the_last_will_marks_the_link_lost_and_an_online_status_ends_it(api: Api) -> None:
+    await api.register_device("bat-1")
+    await handle(api, Channel.STATUS, encode("status", {"state": "online"}))
+    await handle(api, Channel.STATUS, encode("status", {"state": "offline"}))
+    async with api.app.state.session_factory() as session:
+        ref = await device_service.get_ref(session=session, device_id="bat-1")
+    assert ref.link_offline_since is not None
+    await handle(api, Channel.STATUS, encode("status", {"state": "online"}))
+    async with api.app.state.session_factory() as session:
+        ref = await device_service.get_ref(session=session, device_id="bat-1")
+    assert ref.link_offline_since is None
+    with pytest.raises(MessageRejected, match="'online' or 'offline'"):
+        await handle(api, Channel.STATUS, encode("status", {"state": "sleepy"}))
 
 
 async def test_a_message_for_an_unknown_device_is_refused(api: Api) -> None:

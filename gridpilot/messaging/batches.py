@@ -1,0 +1,264 @@
+"""The RabbitMQ side of `gridpilot worker`: device messages in batches, one transaction each, acked after the commit.
+
+A batch is up to `worker_batch_size` messages or what arrived within `worker_batch_wait_ms`
+of its first. If its transaction fails, each message is retried in a transaction of its
+own to find the culprit: a refused message goes to the DLQ with the reason; any other
+failure sends it to the retry queue with a growing delay, and to the DLQ after
+`worker_max_attempts`. While the database is down, nothing is counted against the
+messages: the batch is requeued and the worker backs off. Writes are idempotent, so a
+batch redelivered after a crash (committed, not yet acked) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gridpilot import observability
+from gridpilot.config import Settings
+from gridpilot.db import utcnow
+from gridpilot.messaging import rabbit
+from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
+
+log = logging.getLogger("gridpilot.worker")
+_MAX_OUTAGE_BACKOFF_S = 30.0
+_MAX_RETRY_DELAY_S = 300.0
+_DEPTH_EVERY_S = 5.0
+
+
+@dataclass
+class _Item:
+    """A delivered message and what became of it (reason None = stored)."""
+
+    incoming: AbstractIncomingMessage
+    message: DeviceMessage | None
+    first_received: str
+    attempts: int
+    reason: str | None = None
+    retry: bool = False
+
+
+class BatchConsumer:
+    """Consumes `{prefix}.device-messages` until cancelled; counts what it did (for metrics and tests)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._session_factory = session_factory
+        self._now = now
+        self._names = rabbit.Names.of(settings.amqp_prefix)
+        self._contact_every = timedelta(seconds=settings.device_contact_write_every_s)
+        self._outage_delay = 0.5
+        self.ready = asyncio.Event()
+        self.batches = 0
+        self.stored = 0
+        self.dead = 0
+
+    async def run(self) -> None:
+        """Consume with a connection that reconnects by itself; unacked messages return to the queue if we die."""
+        connection = await self._connect()
+        depth_task: asyncio.Task[None] | None = None
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.set_qos(prefetch_count=self._settings.worker_batch_size)
+            await rabbit.declare(channel, self._names)
+            inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+
+            async def deliver(message: AbstractIncomingMessage) -> None:
+                inbox.put_nowait(message)
+
+            queue = await channel.get_queue(self._names.main)
+            await queue.consume(deliver)
+            depth_task = asyncio.create_task(self._watch_depths(connection), name="queue-depths")
+            self.ready.set()
+            log.info("consuming device messages from %s", self._names.main)
+            while True:
+                batch = await self._collect(inbox)
+                if batch:
+                    await self._process(channel, batch)
+        finally:
+            self.ready.clear()
+            if depth_task is not None:
+                depth_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await depth_task
+            await connection.close()
+
+    async def _connect(self) -> AbstractRobustConnection:
+        """The first connection, waiting for RabbitMQ if it is not up yet (later losses are healed by aio-pika)."""
+        delay = 1.0
+        while True:
+            try:
+                return await rabbit.connect(self._settings)
+            except (OSError, AMQPConnectionError) as exc:
+                log.warning("RabbitMQ unreachable (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_OUTAGE_BACKOFF_S)
+
+    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
+        """Up to batch-size messages, waiting at most batch-wait after the first; drops those of a lost channel."""
+        batch = [await inbox.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.worker_batch_wait_ms / 1000
+        while len(batch) < self._settings.worker_batch_size:
+            if not inbox.empty():
+                batch.append(inbox.get_nowait())
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    batch.append(await inbox.get())
+            except TimeoutError:
+                break
+        return [m for m in batch if _live(m)]  # a message of a closed channel is redelivered on the new one
+
+    async def _process(self, channel: AbstractChannel, batch: list[AbstractIncomingMessage]) -> None:
+        items = [_item(m) for m in batch]
+        valid = [i for i in items if i.message is not None]
+        try:
+            async with self._session_factory() as session:
+                reasons = await handle_device_batch(
+                    session=session,
+                    messages=[i.message for i in valid if i.message is not None],
+                    now=self._now(),
+                    contact_every=self._contact_every,
+                )
+                await session.commit()
+            for item, reason in zip(valid, reasons, strict=True):
+                item.reason = reason
+            self.batches += 1
+        except Exception as exc:  # noqa: BLE001 - any failure of the batch is narrowed down message by message
+            log.warning("a batch of %s messages failed (%s); retrying one by one", len(valid), exc)
+            if not await self._isolate(valid):
+                await self._requeue_after_outage(batch)
+                return
+        self._outage_delay = 0.5
+        await self._settle(channel, items)
+
+    async def _isolate(self, items: Sequence[_Item]) -> bool:
+        """One transaction per message; False if the database itself is away (then nothing is decided)."""
+        for item in items:
+            assert item.message is not None
+            try:
+                async with self._session_factory() as session:
+                    await handle_device_message(
+                        session=session,
+                        device_id=item.message.device_id,
+                        channel=item.message.channel,
+                        payload=item.message.payload,
+                        now=self._now(),
+                        contact_every=self._contact_every,
+                    )
+                    await session.commit()
+            except MessageRejected as exc:
+                item.reason = str(exc)
+            except Exception as exc:  # noqa: BLE001 - counted against the message; the DLQ keeps what keeps failing
+                if isinstance(exc, DBAPIError) and not await self._database_reachable():
+                    return False
+                item.attempts += 1
+                item.retry = item.attempts < self._settings.worker_max_attempts
+                item.reason = f"failed {item.attempts} time(s), last: {type(exc).__name__}: {exc}"[:1000]
+        return True
+
+    async def _settle(self, channel: AbstractChannel, items: list[_Item]) -> None:
+        """Move refused messages to the DLQ and failed ones to the retry queue (confirmed), then ack the batch."""
+        committed = self._now()
+        for item in items:
+            if item.reason is None:
+                observability.QUEUE_LATENCY.observe(_age(item.first_received, committed))
+                self.stored += 1
+                observability.QUEUE_MESSAGES.labels("processed").inc()
+            elif item.retry:
+                delay = min(2.0 ** (item.attempts - 1), _MAX_RETRY_DELAY_S)
+                await channel.default_exchange.publish(
+                    _copy(item, expiration=delay, last_error=item.reason), routing_key=self._names.retry
+                )
+            else:
+                log.warning("dead-lettering a message: %s", item.reason)
+                await channel.default_exchange.publish(_copy(item, reason=item.reason), routing_key=self._names.dead)
+                self.dead += 1
+                observability.QUEUE_MESSAGES.labels("dead").inc()
+        await items[-1].incoming.ack(multiple=True)  # every earlier delivery on this channel is in this batch
+
+    async def _requeue_after_outage(self, batch: list[AbstractIncomingMessage]) -> None:
+        log.error(
+            "the database is unreachable; requeueing %s messages, retrying in %.1f s", len(batch), self._outage_delay
+        )
+        await asyncio.sleep(self._outage_delay)
+        self._outage_delay = min(self._outage_delay * 2, _MAX_OUTAGE_BACKOFF_S)
+        await batch[-1].nack(multiple=True, requeue=True)
+
+    async def _database_reachable(self) -> bool:
+        try:
+            async with self._session_factory() as session:
+                await session.execute(text("SELECT 1"))
+        except (DBAPIError, OSError):
+            return False
+        return True
+
+    async def _watch_depths(self, connection: AbstractRobustConnection) -> None:
+        """Queue depth and DLQ size into the gauges, every few seconds, from passive declarations."""
+        while True:
+            try:
+                async with connection.channel() as channel:
+                    while True:
+                        main, dead = await rabbit.depths(channel, self._names)
+                        observability.QUEUE_DEPTH.set(main)
+                        observability.DLQ_SIZE.set(dead)
+                        await asyncio.sleep(_DEPTH_EVERY_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - metrics must not stop the worker
+                log.warning("reading the queue depths failed: %s", exc)
+                await asyncio.sleep(_DEPTH_EVERY_S)
+
+
+def _item(incoming: AbstractIncomingMessage) -> _Item:
+    try:
+        device_id, channel, first, attempts = rabbit.decode_headers(incoming.headers)
+    except MessageRejected as exc:
+        return _Item(incoming, None, rabbit.now_text(), 0, reason=str(exc))
+    return _Item(incoming, DeviceMessage(device_id, channel, incoming.body), first, attempts)
+
+
+def _copy(item: _Item, *, expiration: float | None = None, **extra: str) -> aio_pika.Message:
+    """The message again, with its attempts and reason (a DLQ or retry copy)."""
+    headers = {k: v for k, v in item.incoming.headers.items() if k not in ("attempts", "reason", "last_error")}
+    return aio_pika.Message(
+        item.incoming.body,
+        headers={**headers, "first_received": item.first_received, "attempts": item.attempts, **extra},
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=item.incoming.message_id,
+        expiration=expiration,
+    )
+
+
+def _age(first_received: str, now: datetime) -> float:
+    try:
+        return max((now - datetime.fromisoformat(first_received)).total_seconds(), 0.0)
+    except (ValueError, TypeError):
+        return 0.0
+
+
+def _live(message: AbstractIncomingMessage) -> bool:
+    try:
+        return not message.channel.is_closed
+    except ChannelInvalidStateError:
+        return False

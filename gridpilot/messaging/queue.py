@@ -1,0 +1,92 @@
+"""Where device messages go once received: straight to the handlers (embedded) or to RabbitMQ (scale-out).
+
+Both kinds return from `put` only once the message is safe: committed to the database,
+or confirmed by the broker on a durable queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gridpilot import observability
+from gridpilot.config import Settings
+from gridpilot.db import utcnow
+from gridpilot.messaging.handlers import MessageRejected, handle_device_message
+from gridpilot.protocol.mqtt import Channel
+
+log = logging.getLogger("gridpilot.messaging")
+_MAX_DB_BACKOFF_S = 30.0
+
+
+class DeviceMessageQueue(Protocol):
+    """Accepts device messages for processing; `put` returns once the message cannot be lost."""
+
+    async def put(self, device_id: str, channel: Channel, payload: bytes) -> None:
+        """Hand over one message (the raw MQTT envelope)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class InProcessQueue:
+    """The embedded default: process each message at once in its own transaction, waiting out database outages."""
+
+    def __init__(self, settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._contact_every = timedelta(seconds=settings.device_contact_write_every_s)
+
+    async def put(self, device_id: str, channel: Channel, payload: bytes) -> None:
+        """Store the message now; a rejected one is logged and counted, not raised (there is nobody to tell)."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._session_factory() as session:
+                    await handle_device_message(
+                        session=session,
+                        device_id=device_id,
+                        channel=channel,
+                        payload=payload,
+                        now=utcnow(),
+                        contact_every=self._contact_every,
+                    )
+                    await session.commit()
+                break
+            except MessageRejected as exc:
+                observability.MQTT_MESSAGES.labels("rejected", channel.value).inc()
+                log.warning("message from %s on %s refused: %s", device_id, channel.value, exc)
+                return
+            except DBAPIError as exc:  # the database is away: hold this message (the broker holds the rest)
+                log.error(
+                    "database error while storing a message from %s, retrying in %.1f s: %s", device_id, delay, exc
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_DB_BACKOFF_S)
+        observability.MQTT_MESSAGES.labels("in", channel.value).inc()
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+async def open_queue(settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> DeviceMessageQueue:
+    """RabbitMQ when GRIDPILOT_AMQP_URL is set, else the in-process handlers."""
+    if settings.amqp_url:
+        from gridpilot.messaging.rabbit import RabbitQueue  # aio-pika only where RabbitMQ is configured
+
+        return await RabbitQueue.open(settings)
+    return InProcessQueue(settings, session_factory)
+
+
+async def get_device_queue(request: Request) -> DeviceMessageQueue | None:
+    """The app's RabbitMQ queue, or None in the embedded mode (routes then store synchronously)."""
+    queue: DeviceMessageQueue | None = getattr(request.app.state, "device_queue", None)
+    return queue
+
+
+DeviceQueueDep = Annotated[DeviceMessageQueue | None, Depends(get_device_queue)]

@@ -1,0 +1,97 @@
+"""`gridpilot simulate`: a fleet of real agents on simulated batteries, over MQTT, in two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from gridpilot.simulator.fleet import FleetOptions, device_ids, provision, run_fleet
+from tests.agent import processes
+from tests.agent.processes import wait_for
+
+
+def test_a_simulated_fleet_receives_pushed_schedules_and_acknowledges_them(tmp_path: Path) -> None:
+    broker_port = processes.free_port()
+    broker = processes.mosquitto(tmp_path, broker_port).start()
+    processes.wait_listening(broker_port)
+    mqtt = {"GRIDPILOT_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}"}
+    server = processes.server(tmp_path, **mqtt).start()
+    worker = processes.worker(tmp_path, **mqtt).start()
+    try:
+        options = FleetOptions(
+            devices=24,
+            server_url=server.url,
+            data_dir=tmp_path / "fleet",
+            mqtt_url=mqtt["GRIDPILOT_MQTT_URL"],
+            processes=2,
+            poll_interval_s=3600,
+            control_tick_s=0.5,
+            telemetry_interval_s=1.0,
+        )
+        credentials = asyncio.run(provision(options, server.token, lambda _: None))
+        assert sorted(credentials) == device_ids(options)
+        assert asyncio.run(provision(options, server.token, lambda _: None)) == credentials  # a rerun reuses them
+        totals: dict[str, int] = {}
+        runner = threading.Thread(target=run_fleet, args=(options, credentials, totals.update, 25.0))
+        runner.start()
+        wait_for("every device on MQTT", lambda: totals.get("mqtt_connected") == 24, timeout_s=20)
+        at = processes.soon(2)
+        body = [
+            {
+                "device_id": d,
+                "intervals": [
+                    {"start": at.isoformat(), "end": (at + timedelta(seconds=2)).isoformat(), "mode": 1, "rate_kw": 2.0}
+                ],
+            }
+            for d in credentials
+        ]
+        with server.client() as http:
+            assert http.post("/api/v1/schedules", json=body).status_code == 201
+        wait_for("24 acks stored", lambda: sum(len(server.acks(d)) for d in credentials) == 24, timeout_s=20)
+        runner.join(60)
+        assert totals["acks_sent"] == 24 and totals["telemetry_sent"] > 0 and totals["running"] == 0
+    finally:
+        for process in (worker, server.process, broker):
+            process.kill()
+
+
+def test_the_command_line_registers_and_runs_the_fleet(tmp_path: Path) -> None:
+    server = processes.server(tmp_path).start()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gridpilot",
+                "simulate",
+                "--devices",
+                "3",
+                "--server",
+                server.url,
+                "--admin-key",
+                server.token,
+                "--processes",
+                "1",
+                "--duration-s",
+                "3",
+                "--data-dir",
+                str(tmp_path / "f"),
+                "--poll-interval-s",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={"COLUMNS": "200", "PATH": "/usr/bin"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert "3 devices (3 newly registered)" in result.stdout
+        devices = server.get("/api/v1/devices", tag="simulated")["items"]
+        assert len(devices) == 3 and all(d["status"] == "online" for d in devices)
+    finally:
+        server.process.kill()
