@@ -31,6 +31,7 @@ from gridpilot.agent.clock import Clock, SystemClock
 from gridpilot.agent.config import AgentConfig
 from gridpilot.agent.drivers import build_driver
 from gridpilot.agent.drivers.base import Driver
+from gridpilot.protocol.mqtt import Channel
 from gridpilot.protocol.validation import SchedulePolicy
 
 log = logging.getLogger("gridpilot.agent")
@@ -175,11 +176,17 @@ class Agent:
                     await asyncio.wait_for(self._wake_uplink.wait(), self._config.control_tick_s)
 
     async def _heartbeat(self) -> None:
-        """Every heartbeat_interval_s, and at once when a new schedule is in force (it confirms the delivery)."""
+        """Every heartbeat_interval_s, and at once when a new schedule is in force (it confirms the delivery).
+
+        Over MQTT (the status topic) while the link is up, else over HTTP.
+        """
         while True:
             self._wake_heartbeat.clear()
             with contextlib.suppress(TransportError, RecordsRefused):
-                await self._client.post_heartbeat(self.heartbeat())
+                if self._mqtt is not None and self._mqtt.connected:
+                    await self._mqtt.publish(Channel.STATUS, "heartbeat", self.heartbeat())
+                else:
+                    await self._client.post_heartbeat(self.heartbeat())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_heartbeat.wait(), self._config.heartbeat_interval_s)
 

@@ -1,4 +1,4 @@
-"""Pushing schedules to devices: after a batch is stored, each device's new view goes to its push channel.
+"""Getting schedules to devices: push each device's new view after a batch is stored, and record delivery.
 
 The channel is anything with `publish_views` (MQTT in production); with none configured,
 devices get their schedules by polling, which stays the fallback in every case.
@@ -13,8 +13,9 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gridpilot.fleet import reports as report_service
 from gridpilot.fleet import schedules as schedule_service
-from gridpilot.fleet.schemas import DeviceScheduleOut
+from gridpilot.fleet.schemas import DeviceScheduleOut, HeartbeatIn
 
 log = logging.getLogger("gridpilot.fleet")
 
@@ -43,3 +44,12 @@ async def push_views(
     if len(published) < len(views):
         log.warning("pushed %s of %s views; the rest follow when the broker is back", len(published), len(views))
     return len(published)
+
+
+async def record_heartbeat(*, session: AsyncSession, device_id: str, heartbeat: HeartbeatIn, now: datetime) -> None:
+    """Keep the agent's newest heartbeat; the schedule version it reports in force confirms that version's delivery."""
+    await report_service.record_heartbeat(session=session, device_id=device_id, heartbeat=heartbeat, now=now)
+    if heartbeat.schedule_version:
+        await schedule_service.mark_delivered(
+            session=session, device_id=device_id, version=heartbeat.schedule_version, now=now
+        )

@@ -216,11 +216,7 @@ async def list_acks(
 @router.post("/devices/{device_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
 async def post_heartbeat(heartbeat: HeartbeatIn, access: DeviceItself, session: SessionDep, now: NowDep) -> Response:
     """The agent's report on itself; only the newest (by `at`) is kept. Its schedule version confirms delivery."""
-    await report_service.record_heartbeat(session=session, device_id=access.device.id, heartbeat=heartbeat, now=now)
-    if heartbeat.schedule_version:
-        await schedule_service.mark_delivered(
-            session=session, device_id=access.device.id, version=heartbeat.schedule_version, now=now
-        )
+    await distribution.record_heartbeat(session=session, device_id=access.device.id, heartbeat=heartbeat, now=now)
     await session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.auth.schemas import Actor
 from gridpilot.fleet import acks as ack_service
+from gridpilot.fleet import distribution
 from gridpilot.fleet import service as device_service
-from gridpilot.fleet.schemas import AckBatchIn, AckIn
+from gridpilot.fleet.schemas import AckBatchIn, AckIn, HeartbeatIn
 from gridpilot.problem import DomainError
 from gridpilot.protocol.mqtt import Channel, EnvelopeError, decode
 from gridpilot.telemetry import service as telemetry_service
@@ -43,6 +44,7 @@ class _Parsed:
     acks: list[AckIn]
     points: list[TelemetryPointIn]
     link_lost: bool = False  # the device's last will (published by the broker, so not contact)
+    heartbeat: HeartbeatIn | None = None
 
 
 def _parse(channel: Channel, payload: bytes) -> _Parsed:
@@ -56,6 +58,8 @@ def _parse(channel: Channel, payload: bytes) -> _Parsed:
             return _Parsed("acks", AckBatchIn.model_validate({"acks": envelope.data}).acks, [])
         if channel is Channel.TELEMETRY and envelope.type == "telemetry":
             return _Parsed("telemetry", [], TelemetryBatchIn.model_validate({"points": envelope.data}).points)
+        if channel is Channel.STATUS and envelope.type == "heartbeat":
+            return _Parsed("heartbeat", [], [], heartbeat=HeartbeatIn.model_validate(envelope.data))
     except ValidationError as exc:
         raise MessageRejected(f"invalid {envelope.type}: {exc.errors(include_url=False)[:5]}") from None
     if channel is Channel.STATUS and envelope.type == "status":
@@ -82,6 +86,9 @@ async def handle_device_message(
             await ack_service.record(session=session, device_id=device_id, acks=parsed.acks, actor=actor, now=now)
         if parsed.points:
             await telemetry_service.record(session=session, device_id=device_id, points=parsed.points, now=now)
+        if parsed.heartbeat is not None:
+            heartbeat = parsed.heartbeat
+            await distribution.record_heartbeat(session=session, device_id=device_id, heartbeat=heartbeat, now=now)
     except DomainError as exc:
         raise MessageRejected(f"{type(exc).__name__}: {exc}") from None
     return f"{channel.value}/{parsed.kind}"
@@ -120,4 +127,9 @@ async def handle_device_batch(
             await ack_service.record(session=session, device_id=device_id, acks=acks, actor=actor, now=now)
         if points:
             await telemetry_service.record(session=session, device_id=device_id, points=points, now=now)
+        heartbeats = [parsed.heartbeat for _, parsed in items if parsed.heartbeat is not None]
+        if heartbeats:
+            newest = max(heartbeats, key=lambda heartbeat: heartbeat.at)
+            await distribution.record_heartbeat(session=session, device_id=device_id, heartbeat=newest, now=now)
     return reasons
+

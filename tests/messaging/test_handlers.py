@@ -78,6 +78,25 @@ async def test_the_last_will_marks_the_link_lost_and_an_online_status_ends_it(ap
         await handle(api, Channel.STATUS, encode("status", {"state": "sleepy"}))
 
 
+async def test_a_heartbeat_over_mqtt_is_kept_and_confirms_delivery(api: Api) -> None:
+    await api.register_device("bat-1")
+    await api.client.post("/api/v1/schedules", json=schedule("bat-1", count=1), headers=api.admin)
+    heartbeat = {
+        "at": datetime.now(UTC).isoformat(),
+        "agent_version": "t",
+        "schedule_version": 1,
+        "driver_state": "ok",
+        "outbox_depth": 3,
+        "outbox_acks": 1,
+        "outbox_telemetry": 2,
+    }
+    assert await handle(api, Channel.STATUS, encode("heartbeat", heartbeat)) == "status/heartbeat"
+    device = (await api.client.get("/api/v1/devices/bat-1", headers=api.admin)).json()
+    assert device["agent"]["outbox_depth"] == 3
+    history = (await api.client.get("/api/v1/devices/bat-1/schedules", headers=api.admin)).json()["items"]
+    assert history[0]["delivery"]["state"] == "delivered"
+
+
 async def test_a_message_for_an_unknown_device_is_refused(api: Api) -> None:
     with pytest.raises(MessageRejected, match="DeviceNotFound"):
         await handle(api, Channel.STATUS, encode("status", {"state": "online"}), device_id="ghost")
