@@ -172,8 +172,17 @@ def _totals(agents: list[Agent], tasks: list[asyncio.Task[None]]) -> dict[str, i
     }
 
 
-def run_fleet(options: FleetOptions, credentials: dict[str, str], progress: Progress, duration_s: float | None) -> None:
-    """Split the fleet over `processes` processes (this one included); progress sums all of them."""
+def run_fleet(
+    options: FleetOptions,
+    credentials: dict[str, str],
+    progress: Progress,
+    duration_s: float | None,
+    stop_requested: threading.Event | None = None,
+) -> None:
+    """Split the fleet over `processes` processes (this one included); progress sums all of them.
+
+    Runs until SIGINT/SIGTERM, `duration_s`, or `stop_requested` (for callers in another thread).
+    """
     ids = sorted(credentials)
     slices = [ids[i :: options.processes] for i in range(options.processes)]
     context = multiprocessing.get_context("spawn")
@@ -204,7 +213,12 @@ def run_fleet(options: FleetOptions, credentials: dict[str, str], progress: Prog
                 loop.add_signal_handler(sig, stop.set)
         if duration_s is not None:
             loop.call_later(duration_s, stop.set)
-        await run_devices(options, {d: credentials[d] for d in slices[0]}, stop, collect)
+        watcher = asyncio.create_task(_watch(stop_requested, stop)) if stop_requested is not None else None
+        try:
+            await run_devices(options, {d: credentials[d] for d in slices[0]}, stop, collect)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     try:
         asyncio.run(main())
@@ -215,6 +229,12 @@ def run_fleet(options: FleetOptions, credentials: dict[str, str], progress: Prog
         for child in children:
             child.join(30)
         collect(latest.get(0, {}))
+
+
+async def _watch(requested: threading.Event, stop: asyncio.Event) -> None:
+    while not requested.is_set():
+        await asyncio.sleep(0.2)
+    stop.set()
 
 
 def _child(options: FleetOptions, credentials: dict[str, str], reports: Any, index: int) -> None:
