@@ -232,7 +232,7 @@ def run_fleet(
 
 
 async def _watch(requested: threading.Event, stop: asyncio.Event) -> None:
-    while not requested.is_set():
+    while not requested.is_set():  # noqa: ASYNC110 - a threading.Event set by another thread: polled, not awaited
         await asyncio.sleep(0.2)
     stop.set()
 
