@@ -266,6 +266,8 @@ def mosquitto_conf(directory: Path, port: int, max_queued: int | None) -> Path:
     """Anonymous, loopback, persistence on (so a stop with SIGTERM keeps retained views and queued messages)."""
     persistence = directory / "mosquitto-data"
     persistence.mkdir(exist_ok=True)
+    directory.chmod(0o755)  # mosquitto started as root drops to its own user, which must write here
+    persistence.chmod(0o777)
     lines = [
         f"listener {port} {HOST}",
         "allow_anonymous true",

@@ -64,6 +64,9 @@ def acl_file(prefix: str, server_user: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_QUEUED_MESSAGES = 10_000_000
+
+
 def mosquitto_conf(
     port: int,
     password_file_path: Path,
@@ -89,6 +92,9 @@ def mosquitto_conf(
         "# Written by `gridpilot broker config`; reload with kill -HUP to re-read the password and ACL files.",
         "per_listener_settings false",
         "allow_anonymous false",
+        # The worker's persistent session holds the devices' messages while it is down or busy; Mosquitto's
+        # default of 1000 queued messages per client would drop the rest.
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         f"password_file {password_file_path}",
         f"acl_file {acl_file_path}",
         f"listener {port}" + (f" {bind_address}" if bind_address else ""),

@@ -159,7 +159,12 @@ class MqttConsumer:
         delay = 1.0
         while True:
             try:
-                async with _client(self._settings, identifier=self._settings.mqtt_client_id, persistent=True) as client:
+                client = _client(self._settings, identifier=self._settings.mqtt_client_id, persistent=True)
+                # Acknowledge each message to the broker only once it is durable in the queue (or stored):
+                # a worker killed in between gets it again from its persistent session. aiomqtt has no
+                # switch for this; its paho client does.
+                client._client.manual_ack_set(True)
+                async with client:
                     for channel in (Channel.ACKS, Channel.TELEMETRY, Channel.STATUS):
                         await client.subscribe(all_devices_topic(self._settings.mqtt_prefix, channel), qos=1)
                     self.ready.set()
@@ -167,6 +172,7 @@ class MqttConsumer:
                     log.info("consuming device messages from %s", self._settings.mqtt_url)
                     async for message in client.messages:
                         await self._forward(str(message.topic), _payload(message.payload))
+                        client._client.ack(message.mid, message.qos)
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT broker unreachable (%s); retrying in %.0f s", exc, delay)
             self.ready.clear()

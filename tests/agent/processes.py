@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from gridpilot.messaging.mosquitto import MAX_QUEUED_MESSAGES
+
 T = TypeVar("T")
 _TOKEN = re.compile(r"API key \(shown once\): (\S+)")
 
@@ -199,7 +201,8 @@ def simulator(tmp_path: Path, port: int, **options: float) -> Process:
 def mosquitto(tmp_path: Path, port: int) -> Process:
     """A Mosquitto broker of the test's own, anonymous, on loopback (it can be stopped without harming others)."""
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    conf.write_text("\n".join([*lines, f"max_queued_messages {MAX_QUEUED_MESSAGES}"]) + "\n")
     return Process("mosquitto", ["mosquitto", "-c", str(conf)], tmp_path / "mosquitto.log")
 
 
