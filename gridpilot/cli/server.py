@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot import migrate as migrations
+from gridpilot import serving
 from gridpilot.audit import service as audit_service
 from gridpilot.auth import service as auth_service
 from gridpilot.auth.schemas import SYSTEM, Role
@@ -33,15 +33,14 @@ def serve(
     if migrate if migrate is not None else settings.database_url is None:
         migrations.upgrade(settings)
     _bootstrap_admin(settings)
-    uvicorn.run(
-        "gridpilot.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_config=None,
-        access_log=False,  # gridpilot logs each request itself, with its route and request id
-        proxy_headers=True,
+    serving.serve(
+        serving.ServeOptions(
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+            log_level=settings.log_level.lower(),
+            log_json=settings.log_json,
+        )
     )
 
 
