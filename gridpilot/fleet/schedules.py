@@ -298,31 +298,23 @@ _VIEW_CONDITIONS = (
     or_(ScheduleInterval.end > bindparam("now"), ScheduleInterval.status == "pending"),
     or_(Schedule.superseded_from.is_(None), ScheduleInterval.start < Schedule.superseded_from),
 )
+_VIEW_COLUMNS = (
+    ScheduleInterval.id,
+    ScheduleInterval.schedule_id,
+    ScheduleInterval.start,
+    ScheduleInterval.end,
+    ScheduleInterval.mode,
+    ScheduleInterval.rate_kw,
+    Schedule.superseded_from,
+)
 _DEVICE_VIEW = (
-    select(
-        ScheduleInterval.id,
-        ScheduleInterval.schedule_id,
-        ScheduleInterval.start,
-        ScheduleInterval.end,
-        ScheduleInterval.mode,
-        ScheduleInterval.rate_kw,
-        Schedule.superseded_from,
-    )
+    select(*_VIEW_COLUMNS)
     .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
     .where(Schedule.device_id == bindparam("device_id"), *_VIEW_CONDITIONS)
     .order_by(ScheduleInterval.start)
 )
 _DEVICES_VIEWS = (
-    select(
-        Schedule.device_id,
-        ScheduleInterval.id,
-        ScheduleInterval.schedule_id,
-        ScheduleInterval.start,
-        ScheduleInterval.end,
-        ScheduleInterval.mode,
-        ScheduleInterval.rate_kw,
-        Schedule.superseded_from,
-    )
+    select(Schedule.device_id, *_VIEW_COLUMNS)
     .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
     .where(Schedule.device_id.in_(bindparam("device_ids", expanding=True)), *_VIEW_CONDITIONS)
     .order_by(Schedule.device_id, ScheduleInterval.start)

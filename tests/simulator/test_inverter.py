@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from gridpilot.agent.drivers.sunspec import SunSpecDriver
 from gridpilot.protocol.schedule import Mode
 from gridpilot.simulator._sunspec_models import BATTERY, COMMON, MODEL_POINTS, STORAGE, block_length, offsets
 from gridpilot.simulator.inverter import BASE_ADDRESS, ChargeStatus, InverterSimulator
+from tests.simulator.inverter import eventually
 
 MODELS_DIR = Path(sunspec2.__file__).parent / "models" / "json"
 
@@ -40,13 +41,6 @@ def test_point_table_is_the_standard_layout(model_id: int) -> None:
     ]
     assert [p.name for p in ours if p.writable] == [p["name"] for p in standard if p.get("access") == "RW"]
     assert block_length(model_id) == sum(int(str(p["size"])) for p in standard) - 2
-
-
-async def _eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -118,7 +112,7 @@ async def test_charge_at_full_soc_gives_zero(simulator: InverterSimulator, clien
     simulator.soc_pct = 99.9
     await _write(client, "InWRte", 10000)
     await _write(client, "StorCtl_Mod", 1)
-    await _eventually(lambda: simulator.soc_pct == 100.0)
+    await eventually(lambda: simulator.soc_pct == 100.0)
     assert simulator.power_kw == 0.0
     assert simulator.charge_status is ChargeStatus.FULL
 
@@ -128,7 +122,7 @@ async def test_discharge_stops_at_the_reserve(simulator: InverterSimulator, clie
     await _write(client, "OutWRte", 10000)
     await _write(client, "StorCtl_Mod", 2)
     assert simulator.power_kw < 0
-    await _eventually(lambda: simulator.power_kw == 0.0)
+    await eventually(lambda: simulator.power_kw == 0.0)
     assert simulator.soc_pct == pytest.approx(10.0)
     assert simulator.charge_status is ChargeStatus.EMPTY
 
@@ -138,7 +132,7 @@ async def test_revert_timer_returns_to_idle(simulator: InverterSimulator, client
     await _write(client, "InWRte", 2000)
     await _write(client, "StorCtl_Mod", 1)
     assert simulator.power_kw > 0
-    await _eventually(lambda: simulator.power_kw == 0.0, timeout_s=3.0)
+    await eventually(lambda: simulator.power_kw == 0.0, timeout_s=3.0)
     assert simulator.point(STORAGE, "StorCtl_Mod") == 0
     assert simulator.point(STORAGE, "InWRte") == 0
 
@@ -181,7 +175,7 @@ async def _until_driver_error(driver: SunSpecDriver, deadline_s: float = 5.0) ->
     raise AssertionError("the simulator kept answering")
 
 
-async def _connect_eventually(driver: SunSpecDriver, deadline_s: float = 5.0) -> None:
+async def _connecteventually(driver: SunSpecDriver, deadline_s: float = 5.0) -> None:
     deadline = time.monotonic() + deadline_s
     while True:
         try:
@@ -211,7 +205,7 @@ async def test_cli_serves_until_sigint_and_sigusr1_toggles_unresponsive() -> Non
             process.send_signal(signal.SIGUSR1)  # stop answering
             await _until_driver_error(driver)
             process.send_signal(signal.SIGUSR1)  # answer again
-            await _connect_eventually(driver)
+            await _connecteventually(driver)
             assert (await driver.read()).soc_pct == pytest.approx(80.0, abs=0.5)
         finally:
             await driver.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from gridpilot.agent.drivers.base import DriverError, InverterState, Setpoint
 from gridpilot.agent.drivers.sunspec import SunSpecDriver
 from gridpilot.protocol.schedule import Mode
 from gridpilot.simulator.inverter import BASE_ADDRESS, InverterSimulator
+from tests.simulator.inverter import eventually
 
 MODELS_DIR = Path(sunspec2.__file__).parent / "models" / "json"
 CLOCK = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -70,13 +71,6 @@ def test_driver_offsets_are_the_standard_ones() -> None:
         assert standard[name] == offset, name
 
 
-async def _eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def simulator() -> AsyncIterator[InverterSimulator]:
     sim = InverterSimulator(capacity_kwh=0.01, max_charge_kw=5.0, max_discharge_kw=5.0, soc_pct=50.0)
@@ -114,7 +108,7 @@ async def test_charge_discharge_idle(driver: SunSpecDriver, simulator: InverterS
     assert reading.power_kw == pytest.approx(2.0)
     assert reading.state is InverterState.CHARGING
     assert simulator.power_kw == pytest.approx(2.0)
-    await _eventually(lambda: simulator.soc_pct > 52.0)
+    await eventually(lambda: simulator.soc_pct > 52.0)
     assert (await driver.read()).soc_pct > 52.0
 
     await driver.apply(Setpoint(Mode.DISCHARGE, 3.0, revert_s=30))
@@ -122,7 +116,7 @@ async def test_charge_discharge_idle(driver: SunSpecDriver, simulator: InverterS
     assert reading.power_kw == pytest.approx(-3.0)
     assert reading.state is InverterState.DISCHARGING
     soc = simulator.soc_pct
-    await _eventually(lambda: simulator.soc_pct < soc - 2.0)
+    await eventually(lambda: simulator.soc_pct < soc - 2.0)
 
     await driver.apply(Setpoint(None, 0.0, revert_s=30))
     reading = await driver.read()
@@ -138,7 +132,7 @@ async def test_every_apply_restarts_the_revert_timer(driver: SunSpecDriver, simu
         await driver.apply(Setpoint(Mode.CHARGE, 2.0, revert_s=0.4))
         assert simulator.mode is Mode.CHARGE
     began = time.monotonic()
-    await _eventually(lambda: simulator.mode is None, timeout_s=3.0)
+    await eventually(lambda: simulator.mode is None, timeout_s=3.0)
     assert time.monotonic() - began > 0.3
     assert (await driver.read()).state is InverterState.IDLE
 
