@@ -21,6 +21,7 @@ from gridpilot.agent._transport import TransportError
 from gridpilot.protocol.mqtt import Channel, EnvelopeError, decode, device_topic, encode
 
 log = logging.getLogger("gridpilot.agent")
+_RECONNECT_MAX_S = 30.0
 
 
 class MqttLink:
@@ -42,7 +43,9 @@ class MqttLink:
         self._host, self._port = parts.hostname or "", parts.port or 1883
         self._prefix, self._device_id, self._credential = prefix, device_id, credential
         self._on_view, self._now = on_view, now
-        self._backoff = (backoff_initial_s, backoff_max_s)
+        # The HTTP backoff may reach minutes; a push link should be back soon after the broker is. Full jitter
+        # still spreads a fleet's reconnections over this window.
+        self._backoff = (backoff_initial_s, min(backoff_max_s, _RECONNECT_MAX_S))
         self._client: aiomqtt.Client | None = None
         self._random = random.Random()  # noqa: S311 - jitter, not security
 

@@ -437,15 +437,15 @@ async def history(
 async def mark_sent(*, session: AsyncSession, sent: list[tuple[str, int]], now: datetime) -> None:
     """Record that these (device, version) views reached the push channel: that version and older ones are sent."""
     if sent:
+        schedules = cast(Table, Schedule.__table__)  # Core: an executemany, not the ORM's bulk update by primary key
         await session.execute(
-            update(Schedule)
+            update(schedules)
             .where(
-                Schedule.device_id == bindparam("device"),
-                Schedule.version <= bindparam("upto"),
-                Schedule.sent_at.is_(None),
+                schedules.c.device_id == bindparam("device"),
+                schedules.c.version <= bindparam("upto"),
+                schedules.c.sent_at.is_(None),
             )
-            .values(sent_at=now)
-            .execution_options(synchronize_session=False),
+            .values(sent_at=now),
             [{"device": device_id, "upto": version} for device_id, version in sent],
         )
 

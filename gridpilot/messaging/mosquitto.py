@@ -65,6 +65,7 @@ def acl_file(prefix: str, server_user: str) -> str:
 
 
 MAX_QUEUED_MESSAGES = 10_000_000
+MAX_INFLIGHT_MESSAGES = 200
 
 
 def mosquitto_conf(
@@ -95,6 +96,8 @@ def mosquitto_conf(
         # The worker's persistent session holds the devices' messages while it is down or busy; Mosquitto's
         # default of 1000 queued messages per client would drop the rest.
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        # QoS 1 messages in flight to one client before it acknowledges; the worker forwards that many at once.
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         f"password_file {password_file_path}",
         f"acl_file {acl_file_path}",
         f"listener {port}" + (f" {bind_address}" if bind_address else ""),

@@ -29,6 +29,7 @@ log = logging.getLogger("gridpilot.mqtt")
 _SESSION_EXPIRY_S = 7 * 24 * 3600
 _CONCURRENT_PUBLISHES = 500
 _MAX_BACKOFF_S = 10.0  # the broker is our own infrastructure: come back soon after it does
+_FORWARD_WINDOW = 200  # messages forwarded concurrently (their puts overlap on the queue or the database)
 
 
 def broker_address(url: str) -> tuple[str, int]:
@@ -170,14 +171,43 @@ class MqttConsumer:
                     self.ready.set()
                     delay = 1.0
                     log.info("consuming device messages from %s", self._settings.mqtt_url)
-                    async for message in client.messages:
-                        await self._forward(str(message.topic), _payload(message.payload))
-                        client._client.ack(message.mid, message.qos)
+                    await self._consume(client)
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT broker unreachable (%s); retrying in %.0f s", exc, delay)
             self.ready.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        """Forward up to _FORWARD_WINDOW messages at once; acknowledge them to the broker in arrival order.
+
+        MQTT wants QoS 1 acknowledgements in the order the messages came, and a message is
+        acknowledged only once it is durable, so a slow one holds back the acks behind it,
+        not the work. A failure ends the connection: the broker redelivers what was not acked.
+        """
+        window: asyncio.Queue[tuple[aiomqtt.Message, asyncio.Task[None]]] = asyncio.Queue(_FORWARD_WINDOW)
+
+        async def read() -> None:
+            async for message in client.messages:
+                task = asyncio.create_task(self._forward(str(message.topic), _payload(message.payload)))
+                await window.put((message, task))
+
+        async def acknowledge() -> None:
+            while True:
+                message, task = await window.get()
+                await task
+                client._client.ack(message.mid, message.qos)
+
+        workers = {asyncio.create_task(read()), asyncio.create_task(acknowledge())}
+        try:
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in workers:
+                task.cancel()
+            while not window.empty():
+                window.get_nowait()[1].cancel()
 
     async def _forward(self, topic: str, payload: bytes) -> None:
         parsed = parse_device_topic(self._settings.mqtt_prefix, topic)

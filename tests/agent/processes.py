@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from gridpilot.messaging.mosquitto import MAX_QUEUED_MESSAGES
+from gridpilot.messaging.mosquitto import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 
 T = TypeVar("T")
 _TOKEN = re.compile(r"API key \(shown once\): (\S+)")
@@ -202,7 +202,8 @@ def mosquitto(tmp_path: Path, port: int) -> Process:
     """A Mosquitto broker of the test's own, anonymous, on loopback (it can be stopped without harming others)."""
     conf = tmp_path / "mosquitto.conf"
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
-    conf.write_text("\n".join([*lines, f"max_queued_messages {MAX_QUEUED_MESSAGES}"]) + "\n")
+    limits = [f"max_queued_messages {MAX_QUEUED_MESSAGES}", f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}"]
+    conf.write_text("\n".join([*lines, *limits]) + "\n")
     return Process("mosquitto", ["mosquitto", "-c", str(conf)], tmp_path / "mosquitto.log")
 
 

@@ -84,6 +84,8 @@ def test_a_pushed_schedule_is_executed_and_its_acks_return_over_mqtt(pushed: Pus
     assert pushed.http_posts("acks") == 0  # they came over MQTT, through the worker
     [delivery] = [item["delivery"] for item in pushed.server.get(f"/api/v1/devices/{DEVICE}/schedules")["items"]]
     assert delivery["state"] == "executed" and delivery["sent_at"] and delivery["delivered_at"]
+    assert delivery["sent_at"] <= delivery["delivered_at"]
+    assert "Traceback" not in pushed.server.process.log() + pushed.worker.log()
     points = wait_for(
         "telemetry through the worker",
         lambda: pushed.server.get(f"/api/v1/devices/{DEVICE}/telemetry", limit=10000)["items"],

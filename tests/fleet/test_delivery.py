@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridpilot.dependencies import get_now
+from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet.delivery import delivery_state
 from gridpilot.fleet.schemas import DeliveryState
 from tests.conftest import Api
@@ -88,3 +89,16 @@ async def test_a_newer_version_in_force_delivers_the_older_ones_and_an_undeliver
     await api.client.post("/api/v1/schedules", json=schedule("bat-2", start=start, count=1), headers=api.admin)
     api.app.dependency_overrides[get_now] = lambda: start + timedelta(hours=2)
     assert [d["state"] for d in await _delivery(api, "bat-2")] == ["expired"]
+
+
+async def test_pushed_views_are_marked_sent(api: Api) -> None:
+    await api.register_device("bat-1")
+    await api.register_device("bat-2")
+    for device_id in ("bat-1", "bat-2"):
+        await api.client.post("/api/v1/schedules", json=schedule(device_id, count=1), headers=api.admin)
+    async with api.app.state.session_factory() as session:
+        await schedule_service.mark_sent(session=session, sent=[("bat-1", 1), ("bat-2", 1)], now=datetime.now(UTC))
+        await session.commit()
+    for device_id in ("bat-1", "bat-2"):
+        [delivery] = await _delivery(api, device_id)
+        assert delivery["state"] == "sent" and delivery["sent_at"] and delivery["delivered_at"] is None
