@@ -20,29 +20,49 @@ _CHUNK = 1000
 
 async def record(*, session: AsyncSession, device_id: str, acks: list[AckIn], actor: Actor, now: datetime) -> AckResult:
     """Store new execution records, count replays, refuse records about other devices' intervals."""
-    device = await session.get_one(Device, device_id)
-    owners = await _interval_owners(session=session, interval_ids=sorted({a.interval_id for a in acks}))
-    rejected: list[AckRejected] = []
+    return (await record_many(session=session, acks_by_device={device_id: acks}, now=now, actors={device_id: actor}))[
+        device_id
+    ]
+
+
+async def record_many(
+    *,
+    session: AsyncSession,
+    acks_by_device: dict[str, list[AckIn]],
+    now: datetime,
+    actors: dict[str, Actor] | None = None,
+) -> dict[str, AckResult]:
+    """record() for many devices at once, in a fixed number of statements whatever the number of devices.
+
+    A worker's batch holds acks from hundreds of devices; one round of statements per
+    device would make it wait on the database hundreds of times.
+    """
+    devices = {
+        device.id: device
+        for i in range(0, len(acks_by_device), _CHUNK)
+        for device in await session.scalars(select(Device).where(Device.id.in_(list(acks_by_device)[i : i + _CHUNK])))
+    }
+    interval_ids = sorted({ack.interval_id for acks in acks_by_device.values() for ack in acks})
+    owners = await _interval_owners(session=session, interval_ids=interval_ids)
+    rejected: dict[str, list[AckRejected]] = {device_id: [] for device_id in acks_by_device}
     rows: dict[str, dict[str, object]] = {}
-    for index, ack in enumerate(acks):
-        ack_id = str(ack.ack_id)
-        if owners.get(ack.interval_id) != device.id:
-            rejected.append(
-                AckRejected(
-                    index=index, ack_id=ack_id, detail=f"interval {ack.interval_id} is not an interval of this device"
-                )
+    for device_id, acks in acks_by_device.items():
+        for index, ack in enumerate(acks):
+            ack_id = str(ack.ack_id)
+            if owners.get(ack.interval_id) != device_id:
+                detail = f"interval {ack.interval_id} is not an interval of this device"
+                rejected[device_id].append(AckRejected(index=index, ack_id=ack_id, detail=detail))
+                continue
+            rows.setdefault(
+                ack_id,
+                {
+                    **ack.model_dump(exclude={"ack_id"}),
+                    "ack_id": ack_id,
+                    "device_id": device_id,
+                    "status": ack.status.value,
+                    "received_at": now,
+                },
             )
-            continue
-        rows.setdefault(
-            ack_id,
-            {
-                **ack.model_dump(exclude={"ack_id"}),
-                "ack_id": ack_id,
-                "device_id": device.id,
-                "status": ack.status.value,
-                "received_at": now,
-            },
-        )
     new_ids = await _insert_new(session=session, rows=list(rows.values()))
     new_rows = [row for ack_id, row in rows.items() if ack_id in new_ids]
     if new_rows:
@@ -56,21 +76,29 @@ async def record(*, session: AsyncSession, device_id: str, acks: list[AckIn], ac
                 for r in new_rows
             ],
         )
-        _update_soc(device, new_rows, now)
-    duplicates = len(acks) - len(rejected) - len(new_rows)
-    observability.ACKS.labels("new").inc(len(new_rows))
-    observability.ACKS.labels("duplicate").inc(duplicates)
-    observability.ACKS.labels("rejected").inc(len(rejected))
-    audit_service.record(
-        session=session,
-        actor=actor,
-        action="acks.record",
-        target_type="device",
-        target_id=device.id,
-        details={"new": len(new_rows), "duplicates": duplicates, "rejected": len(rejected)},
-    )
+    new_by_device: dict[str, list[dict[str, object]]] = {device_id: [] for device_id in acks_by_device}
+    for row in new_rows:
+        new_by_device[str(row["device_id"])].append(row)
+    results: dict[str, AckResult] = {}
+    for device_id, acks in acks_by_device.items():
+        new = new_by_device[device_id]
+        if new and device_id in devices:
+            _update_soc(devices[device_id], new, now)
+        duplicates = len(acks) - len(rejected[device_id]) - len(new)
+        results[device_id] = AckResult(accepted=len(new), duplicates=duplicates, rejected=rejected[device_id])
+        observability.ACKS.labels("new").inc(len(new))
+        observability.ACKS.labels("duplicate").inc(duplicates)
+        observability.ACKS.labels("rejected").inc(len(rejected[device_id]))
+        audit_service.record(
+            session=session,
+            actor=(actors or {}).get(device_id) or Actor(kind="device", id=device_id, name=device_id),
+            action="acks.record",
+            target_type="device",
+            target_id=device_id,
+            details={"new": len(new), "duplicates": duplicates, "rejected": len(rejected[device_id])},
+        )
     await session.flush()
-    return AckResult(accepted=len(new_rows), duplicates=duplicates, rejected=rejected)
+    return results
 
 
 async def _interval_owners(*, session: AsyncSession, interval_ids: list[int]) -> dict[int, str]:

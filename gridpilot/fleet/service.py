@@ -340,6 +340,33 @@ async def record_contact(*, session: AsyncSession, device: DeviceRef, now: datet
     return True
 
 
+async def get_refs(*, session: AsyncSession, device_ids: list[str]) -> dict[str, DeviceRef]:
+    """get_ref for many devices in one query per thousand; unknown ids are simply absent."""
+    refs: dict[str, DeviceRef] = {}
+    for i in range(0, len(device_ids), 1000):
+        rows = await session.execute(
+            select(Device.id, Device.schedule_version, Device.last_contact_at, Device.link_offline_since).where(
+                Device.id.in_(device_ids[i : i + 1000])
+            )
+        )
+        refs.update((row[0], DeviceRef(*row)) for row in rows)
+    return refs
+
+
+async def record_contacts(*, session: AsyncSession, device_ids: list[str], now: datetime) -> None:
+    """record_contact for a batch of devices in one statement per thousand (a batch is its own coalescing)."""
+    for i in range(0, len(device_ids), 1000):
+        await session.execute(
+            update(Device)
+            .where(
+                Device.id.in_(device_ids[i : i + 1000]),
+                or_(Device.last_contact_at.is_(None), Device.last_contact_at < now),
+            )
+            .values(last_contact_at=now, link_offline_since=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def record_link_lost(*, session: AsyncSession, device_id: str, now: datetime) -> None:
     """The broker published the device's last will: its link is lost from now (unless already lost)."""
     await session.execute(

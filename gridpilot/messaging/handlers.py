@@ -95,7 +95,7 @@ async def handle_device_message(
 
 
 async def handle_device_batch(
-    *, session: AsyncSession, messages: Sequence[DeviceMessage], now: datetime, contact_every: timedelta
+    *, session: AsyncSession, messages: Sequence[DeviceMessage], now: datetime
 ) -> list[str | None]:
     """Process many messages in the caller's transaction, one write per device and kind; per message None or why not.
 
@@ -109,22 +109,21 @@ async def handle_device_batch(
             by_device[message.device_id].append((index, _parse(message.channel, message.payload)))
         except MessageRejected as exc:
             reasons[index] = str(exc)
+    refs = await device_service.get_refs(session=session, device_ids=sorted(by_device))
+    for device_id in by_device.keys() - refs.keys():
+        for index, _ in by_device.pop(device_id):
+            reasons[index] = f"DeviceNotFound: no device with id {device_id!r}"
+    await device_service.record_contacts(
+        session=session,
+        device_ids=sorted(d for d, items in by_device.items() if any(not parsed.link_lost for _, parsed in items)),
+        now=now,
+    )
+    acks = {d: [ack for _, parsed in items for ack in parsed.acks] for d, items in by_device.items()}
+    await ack_service.record_many(session=session, acks_by_device={d: a for d, a in acks.items() if a}, now=now)
     for device_id, items in by_device.items():
-        try:
-            device = await device_service.get_ref(session=session, device_id=device_id)
-        except DomainError as exc:
-            for index, _ in items:
-                reasons[index] = f"{type(exc).__name__}: {exc}"
-            continue
-        if any(not parsed.link_lost for _, parsed in items):
-            await device_service.record_contact(session=session, device=device, now=now, coalesce=contact_every)
         if items[-1][1].link_lost:  # the newest word on this device is its last will
             await device_service.record_link_lost(session=session, device_id=device_id, now=now)
-        acks = [ack for _, parsed in items for ack in parsed.acks]
         points = [point for _, parsed in items for point in parsed.points]
-        if acks:
-            actor = Actor(kind="device", id=device_id, name=device_id)
-            await ack_service.record(session=session, device_id=device_id, acks=acks, actor=actor, now=now)
         if points:
             await telemetry_service.record(session=session, device_id=device_id, points=points, now=now)
         heartbeats = [parsed.heartbeat for _, parsed in items if parsed.heartbeat is not None]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridpilot.fleet import service as device_service
-from gridpilot.messaging.handlers import MessageRejected, handle_device_message
+from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
 from gridpilot.protocol.mqtt import Channel, encode
 from tests.conftest import Api
 from tests.fleet.factories import ack, schedule
@@ -100,3 +100,33 @@ async def test_a_heartbeat_over_mqtt_is_kept_and_confirms_delivery(api: Api) -> 
 async def test_a_message_for_an_unknown_device_is_refused(api: Api) -> None:
     with pytest.raises(MessageRejected, match="DeviceNotFound"):
         await handle(api, Channel.STATUS, encode("status", {"state": "online"}), device_id="ghost")
+
+
+async def test_a_batch_from_many_devices_is_stored_in_one_go_with_refusals_per_message(api: Api) -> None:
+    ids: dict[str, int] = {}
+    for device_id in ("bat-1", "bat-2", "bat-3"):
+        _, credential = await api.register_device(device_id)
+        await api.client.post("/api/v1/schedules", json=schedule(device_id, count=1), headers=api.admin)
+        view = (await api.client.get(f"/api/v1/devices/{device_id}/schedule", headers=credential)).json()
+        ids[device_id] = view["intervals"][0]["id"]
+    first = ack(ids["bat-1"])
+    messages = [
+        DeviceMessage("bat-1", Channel.ACKS, encode("acks", [first])),
+        DeviceMessage("bat-1", Channel.ACKS, encode("acks", [first])),  # a redelivery in the same batch
+        DeviceMessage("bat-2", Channel.ACKS, encode("acks", [ack(ids["bat-2"]), ack(ids["bat-3"])])),  # one not its own
+        DeviceMessage("bat-3", Channel.ACKS, encode("acks", [ack(ids["bat-3"])])),
+        DeviceMessage("ghost", Channel.ACKS, encode("acks", [ack(ids["bat-3"])])),
+        DeviceMessage("bat-3", Channel.ACKS, b"{"),
+    ]
+    async with api.app.state.session_factory() as session:
+        reasons = await handle_device_batch(session=session, messages=messages, now=datetime.now(UTC))
+        await session.commit()
+    assert reasons[:4] == [None, None, None, None]
+    assert "DeviceNotFound" in (reasons[4] or "") and "not JSON" in (reasons[5] or "")
+    stored = {}
+    for device_id in ids:
+        items = (await api.client.get(f"/api/v1/devices/{device_id}/acks", headers=api.admin)).json()["items"]
+        stored[device_id] = [item["interval_id"] for item in items]
+    assert stored == {"bat-1": [ids["bat-1"]], "bat-2": [ids["bat-2"]], "bat-3": [ids["bat-3"]]}
+    devices = (await api.client.get("/api/v1/devices", headers=api.admin)).json()["items"]
+    assert {d["id"]: d["status"] for d in devices} == {"bat-1": "online", "bat-2": "online", "bat-3": "online"}
