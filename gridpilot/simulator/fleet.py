@@ -14,6 +14,7 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 from collections import Counter
@@ -228,6 +229,12 @@ def run_fleet(
                 os.kill(child.pid or 0, signal.SIGTERM)
         for child in children:
             child.join(30)
+        while True:  # the children's last words (their final totals) may still be in the pipe
+            try:
+                index, totals = reports.get(timeout=0.5)
+            except queue.Empty:
+                break
+            latest[index] = totals
         collect(latest.get(0, {}))
 
 
@@ -248,3 +255,5 @@ def _child(options: FleetOptions, credentials: dict[str, str], reports: Any, ind
         await run_devices(options, credentials, stop, lambda totals: reports.put((index, totals)), seed=index * 100_000)
 
     asyncio.run(main())
+    reports.close()
+    reports.join_thread()  # the final totals reach the parent before this process ends

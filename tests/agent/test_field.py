@@ -160,16 +160,16 @@ def test_an_inverter_that_stops_answering_faults_the_driver_and_fails_the_interv
     frozen_at = datetime.now(UTC)
     try:
         acks = field.acks_by_interval(1)
+        device = wait_for(  # while still frozen: once it answers again the driver recovers and says so
+            "the fault in the heartbeat",
+            lambda: (d := field.server.get(f"/api/v1/devices/{DEVICE}"))["agent"]["driver_state"] == "fault" and d,
+        )
         time.sleep(1)
     finally:
         thawed_at = datetime.now(UTC)
         field.inverter.signal(signal.SIGCONT)
     [ack] = acks.values()
     assert ack["status"] == "failed" and "driver fault" in ack["message"], ack
-    device = wait_for(
-        "the fault in the heartbeat",
-        lambda: (d := field.server.get(f"/api/v1/devices/{DEVICE}"))["agent"]["driver_state"] == "fault" and d,
-    )
     assert device["agent"]["fault"]
     points = field.server.get(f"/api/v1/devices/{DEVICE}/telemetry", limit=10000)["items"]
     assert any(datetime.fromisoformat(p["at"]) < frozen_at for p in points)
