@@ -45,6 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # tests.agent.processes: the helpers the field tests use
 
+from provenance import git_revision  # noqa: E402
+
+from gridpilot import cli  # noqa: E402
 from gridpilot.agent._store import Store  # noqa: E402
 from gridpilot.agent._transport import CloudClient, TransportError  # noqa: E402
 from gridpilot.agent._uplink import Uplink  # noqa: E402
@@ -56,22 +59,7 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 RATE_KW = 2.0
 # The server packages: hidden to run `gridpilot agent` as on a Pi with only the `agent` extra installed.
 # pydantic stays visible: typer (an `agent` dependency) requires it.
-SERVER_PACKAGES = sorted(
-    {
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "sqlalchemy",
-        "alembic",
-        "asyncpg",
-        "aiosqlite",
-        "pydantic_settings",
-        "jwt",
-        "prometheus_client",
-        "asgi_correlation_id",
-        "yaml",
-    }
-)
+SERVER_PACKAGES = sorted(cli.SERVER_PACKAGES)
 AGENT_ONLY_LAUNCHER = f"""
 import sys, importlib.abc
 class _Absent(importlib.abc.MetaPathFinder):
@@ -125,15 +113,6 @@ def spread(values: list[float], unit: str, digits: int = 1) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f} {unit}"
     return f"{statistics.median(values):.{digits}f} {unit} ({min(values):.{digits}f}–{max(values):.{digits}f})"
-
-
-def git_revision() -> str:
-    """The short commit hash of the checkout, noting uncommitted changes under gridpilot/."""
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False, cwd=REPO
-    )
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "gridpilot"], check=False, cwd=REPO).returncode
-    return (head.stdout.strip() or "unknown") + (" + uncommitted changes in gridpilot/" if dirty else "")
 
 
 def machine() -> str:

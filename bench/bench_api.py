@@ -20,7 +20,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Annotated, TypeVar
 import asyncpg
 import httpx
 import typer
+from provenance import free_port, git_revision, run_text
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -148,13 +148,6 @@ def gridpilot_command() -> str:
     return found
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def duration_seconds(duration: str, option: str = "--duration") -> int:
     """wrk's time syntax (30, 30s, 2m, 1h) in seconds."""
     match = re.fullmatch(r"(\d+)([smh]?)", duration)
@@ -218,23 +211,6 @@ def machine_lines() -> list[str]:
         f"Software: Python {platform.python_version()}, PostgreSQL {pg_version} "
         f"(max_connections {pg_max_connections}), {wrk_version}, gridpilot at {git_revision()}",
     ]
-
-
-def run_text(command: Sequence[str]) -> str:
-    """The combined output of a short command (empty when it cannot run)."""
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
-        return ""
-    return done.stdout + done.stderr
-
-
-def git_revision() -> str:
-    """The checked-out commit, marked dirty when the working tree has changes."""
-    root = Path(__file__).resolve().parent.parent
-    revision = run_text(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]).strip() or "unknown"
-    dirty = run_text(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"]).strip()
-    return f"{revision}{' (dirty)' if dirty else ''}"
 
 
 def mib(size: int) -> str:

@@ -45,6 +45,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from provenance import free_port, git_revision, run_text
+
 HOST = "127.0.0.1"
 PG_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
 AMQP_URL = f"amqp://guest:guest@{HOST}:5672/"
@@ -70,13 +72,6 @@ class BenchError(Exception):
 # --- small helpers ----------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_listening(port: int, timeout_s: float = 20) -> None:
     """Until something accepts connections on the port."""
     deadline = time.monotonic() + timeout_s
@@ -86,23 +81,6 @@ def wait_listening(port: int, timeout_s: float = 20) -> None:
                 return
         time.sleep(0.1)
     raise BenchError(f"nothing listens on port {port} after {timeout_s} s")
-
-
-def run_text(command: Sequence[str]) -> str:
-    """Output of a short command, empty if it cannot run."""
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
-        return ""
-    return done.stdout + done.stderr
-
-
-def git_revision() -> str:
-    """HEAD, marked dirty when tracked files have changes (others may edit gridpilot/ during a run)."""
-    revision = run_text(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip() or "unknown"
-    dirty = run_text(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"]).split("\n")
-    files = [line[3:] for line in dirty if line.strip()]
-    return f"{revision} + uncommitted changes in {', '.join(files)}" if files else revision
 
 
 def machine() -> str:

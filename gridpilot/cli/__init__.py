@@ -16,7 +16,7 @@ import typer
 from gridpilot.cli import agent, sim, simulate
 
 _LIGHT_GROUPS = ("agent", "sim", "simulate")
-_SERVER_PACKAGES = frozenset(
+SERVER_PACKAGES = frozenset(
     {
         "fastapi",
         "starlette",
@@ -50,7 +50,7 @@ def full_app() -> typer.Typer:
     try:
         from gridpilot.cli import _server_commands
     except ModuleNotFoundError as missing:  # the agent extra alone: no server commands
-        if missing.name is None or missing.name.partition(".")[0] not in _SERVER_PACKAGES:
+        if missing.name is None or missing.name.partition(".")[0] not in SERVER_PACKAGES:
             raise
     else:
         _server_commands.register(app)
