@@ -1,0 +1,1 @@
+"""Market: prices, day-ahead price forecasting, dispatch optimization and bidding."""
