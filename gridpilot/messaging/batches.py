@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.db import utcnow
-from gridpilot.messaging import rabbit
+from gridpilot.messaging import bundle, rabbit
 from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
 
 log = logging.getLogger("gridpilot.worker")
@@ -111,13 +111,16 @@ class BatchConsumer:
                 delay = min(delay * 2, _MAX_OUTAGE_BACKOFF_S)
 
     async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
-        """Up to batch-size messages, waiting at most batch-wait after the first; drops those of a lost channel."""
+        """Up to batch-size device messages (bundles count for what they hold), waiting at most batch-wait after
+        the first; drops those of a lost channel."""
         batch = [await inbox.get()]
+        size = _size(batch[0])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.worker_batch_wait_ms / 1000
-        while len(batch) < self._settings.worker_batch_size:
+        while size < self._settings.worker_batch_size:
             if not inbox.empty():
                 batch.append(inbox.get_nowait())
+                size += _size(batch[-1])
                 continue
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -125,12 +128,13 @@ class BatchConsumer:
             try:
                 async with asyncio.timeout(remaining):
                     batch.append(await inbox.get())
+                size += _size(batch[-1])
             except TimeoutError:
                 break
         return [m for m in batch if _live(m)]  # a message of a closed channel is redelivered on the new one
 
     async def _process(self, channel: AbstractChannel, batch: list[AbstractIncomingMessage]) -> None:
-        items = [_item(m) for m in batch]
+        items = [item for m in batch for item in _items(m)]
         valid = [i for i in items if i.message is not None]
         try:
             async with self._session_factory() as session:
@@ -229,23 +233,47 @@ class BatchConsumer:
                 await asyncio.sleep(_DEPTH_EVERY_S)
 
 
-def _item(incoming: AbstractIncomingMessage) -> _Item:
+def _items(incoming: AbstractIncomingMessage) -> list[_Item]:
+    """The device messages a queued message carries: itself, or each of a bundle (a broken one: itself, refused)."""
+    if incoming.content_type == bundle.CONTENT_TYPE:
+        first, attempts = rabbit.delivery_headers(incoming.headers)
+        try:
+            return [_Item(incoming, message, first, attempts) for message in bundle.unpack(incoming.body)]
+        except MessageRejected as exc:
+            return [_Item(incoming, None, first, attempts, reason=str(exc))]
     try:
         device_id, channel, first, attempts = rabbit.decode_headers(incoming.headers)
     except MessageRejected as exc:
-        return _Item(incoming, None, rabbit.now_text(), 0, reason=str(exc))
-    return _Item(incoming, DeviceMessage(device_id, channel, incoming.body), first, attempts)
+        return [_Item(incoming, None, rabbit.now_text(), 0, reason=str(exc))]
+    return [_Item(incoming, DeviceMessage(device_id, channel, incoming.body), first, attempts)]
+
+
+def _size(incoming: AbstractIncomingMessage) -> int:
+    """How many device messages it carries, as its sender declared (for sizing batches only)."""
+    count = incoming.headers.get("bundle") if incoming.content_type == bundle.CONTENT_TYPE else 1
+    return count if isinstance(count, int) and count > 0 else 1
 
 
 def _copy(item: _Item, *, expiration: float | None = None, **extra: str) -> aio_pika.Message:
-    """The message again, with its attempts and reason (a DLQ or retry copy)."""
-    headers = {k: v for k, v in item.incoming.headers.items() if k not in ("attempts", "reason", "last_error")}
-    return aio_pika.Message(
-        item.incoming.body,
-        headers={**headers, "first_received": item.first_received, "attempts": item.attempts, **extra},
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=item.incoming.message_id,
+    """The device message again, on its own, with its attempts and reason (a DLQ or retry copy)."""
+    if item.message is None:  # unreadable: the queued message as it came
+        headers = {k: v for k, v in item.incoming.headers.items() if k not in ("attempts", "reason", "last_error")}
+        return aio_pika.Message(
+            item.incoming.body,
+            headers={**headers, "attempts": item.attempts, **extra},
+            content_type=item.incoming.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=item.incoming.message_id,
+            expiration=expiration,
+        )
+    return rabbit.message(
+        device_id=item.message.device_id,
+        channel=item.message.channel,
+        payload=item.message.payload,
+        first_received=item.first_received,
+        attempts=item.attempts,
         expiration=expiration,
+        **extra,
     )
 
 

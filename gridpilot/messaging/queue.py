@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Protocol
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.db import utcnow
-from gridpilot.messaging.handlers import MessageRejected, handle_device_message
+from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
 from gridpilot.protocol.mqtt import Channel
 
 log = logging.getLogger("gridpilot.messaging")
@@ -30,6 +31,9 @@ class DeviceMessageQueue(Protocol):
 
     async def put(self, device_id: str, channel: Channel, payload: bytes) -> None:
         """Hand over one message (the raw MQTT envelope)."""
+
+    async def put_many(self, messages: Sequence[DeviceMessage]) -> None:
+        """Hand over many at once (what an MQTT consumer read in one go); returns once all are safe."""
 
     async def close(self) -> None:
         """Release connections."""
@@ -69,6 +73,24 @@ class InProcessQueue:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_DB_BACKOFF_S)
         observability.MQTT_MESSAGES.labels("in", channel.value).inc()
+
+    async def put_many(self, messages: Sequence[DeviceMessage]) -> None:
+        """Store them in one transaction; if it fails, message by message (which finds and skips the refused)."""
+        try:
+            async with self._session_factory() as session:
+                reasons = await handle_device_batch(session=session, messages=messages, now=utcnow())
+                await session.commit()
+        except Exception as exc:  # noqa: BLE001 - narrowed down message by message, which waits out outages
+            log.warning("a batch of %s messages failed (%s); storing them one by one", len(messages), exc)
+            for message in messages:
+                await self.put(message.device_id, message.channel, message.payload)
+            return
+        for message, reason in zip(messages, reasons, strict=True):
+            if reason is None:
+                observability.MQTT_MESSAGES.labels("in", message.channel.value).inc()
+            else:
+                observability.MQTT_MESSAGES.labels("rejected", message.channel.value).inc()
+                log.warning("message from %s on %s refused: %s", message.device_id, message.channel.value, reason)
 
     async def close(self) -> None:
         """Nothing to release."""

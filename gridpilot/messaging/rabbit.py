@@ -6,14 +6,18 @@ Topology under a prefix (`gridpilot` in production; tests use their own):
                               then RabbitMQ dead-letters it back to `{prefix}.device-messages`
 - `{prefix}.dead-letters`     fanout exchange and durable queue (the DLQ) for messages that will not be processed
 
-Headers of every message: device_id, channel, first_received (RFC 3339 UTC), attempts;
-a dead-lettered one also carries reason.
+A message is one device message, with headers device_id, channel, first_received (RFC 3339
+UTC) and attempts, or a bundle of many (content type `bundle.CONTENT_TYPE`, headers bundle =
+how many, first_received, attempts), which the MQTT consumer sends to pay the broker's cost
+once per read rather than per message. A dead-lettered message also carries reason; the
+DLQ and the retry queue hold single messages, cut out of their bundle (a bundle whose framing
+is broken goes to the DLQ whole).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +27,7 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from gridpilot import observability
 from gridpilot.config import Settings
+from gridpilot.messaging import bundle
 from gridpilot.messaging.handlers import DeviceMessage, MessageRejected
 from gridpilot.protocol.mqtt import Channel
 
@@ -72,9 +77,16 @@ def _count(queue: aio_pika.abc.AbstractQueue) -> int:
 
 
 def message(
-    *, device_id: str, channel: Channel, payload: bytes, first_received: str, attempts: int = 0, **extra: Any
+    *,
+    device_id: str,
+    channel: Channel,
+    payload: bytes,
+    first_received: str,
+    attempts: int = 0,
+    expiration: float | None = None,
+    **extra: Any,
 ) -> aio_pika.Message:
-    """A persistent message with the headers every consumer relies on."""
+    """A persistent message with the headers every consumer relies on (expiration: seconds in the retry queue)."""
     headers: dict[str, Any] = {
         "device_id": device_id,
         "channel": channel.value,
@@ -83,7 +95,11 @@ def message(
         **extra,
     }
     return aio_pika.Message(
-        payload, headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=uuid.uuid4().hex
+        payload,
+        headers=headers,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=uuid.uuid4().hex,
+        expiration=expiration,
     )
 
 
@@ -92,9 +108,13 @@ def decode_headers(headers: Mapping[str, Any]) -> tuple[str, Channel, str, int]:
     device_id, channel = _text(headers.get("device_id")), _text(headers.get("channel"))
     if not device_id or channel not in Channel._value2member_map_:
         raise MessageRejected(f"a queued message needs headers device_id and channel, not {dict(headers)!r}")
+    return device_id, Channel(channel), *delivery_headers(headers)
+
+
+def delivery_headers(headers: Mapping[str, Any]) -> tuple[str, int]:
+    """(first_received, attempts) of any queued message, single or bundle; now and 0 where missing."""
     attempts = headers.get("attempts")
-    first = _text(headers.get("first_received")) or now_text()
-    return device_id, Channel(channel), first, attempts if isinstance(attempts, int) else 0
+    return _text(headers.get("first_received")) or now_text(), attempts if isinstance(attempts, int) else 0
 
 
 def as_device_message(headers: Mapping[str, Any], body: bytes) -> DeviceMessage:
@@ -141,6 +161,18 @@ class RabbitQueue:
         body = message(device_id=device_id, channel=channel, payload=payload, first_received=now_text())
         await self._channel.default_exchange.publish(body, routing_key=self.names.main)
         observability.QUEUE_MESSAGES.labels("in").inc()
+
+    async def put_many(self, messages: Sequence[DeviceMessage]) -> None:
+        """Publish them as one persistent bundle; raises unless the broker confirmed it."""
+        body = aio_pika.Message(
+            bundle.pack(messages),
+            content_type=bundle.CONTENT_TYPE,
+            headers={"bundle": len(messages), "first_received": now_text(), "attempts": 0},
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=uuid.uuid4().hex,
+        )
+        await self._channel.default_exchange.publish(body, routing_key=self.names.main)
+        observability.QUEUE_MESSAGES.labels("in").inc(len(messages))
 
     async def close(self) -> None:
         """Close the channel and the connection."""

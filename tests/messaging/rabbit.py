@@ -17,6 +17,7 @@ from gridpilot.config import Settings
 from gridpilot.fleet.models import Execution
 from gridpilot.messaging import rabbit
 from gridpilot.messaging.batches import BatchConsumer
+from gridpilot.messaging.handlers import DeviceMessage
 from gridpilot.protocol.mqtt import Channel, encode
 from gridpilot.telemetry.models import TelemetryPoint
 from tests.conftest import Api
@@ -64,9 +65,17 @@ async def consuming(
             await task
 
 
-async def put_all(settings: Settings, messages: list[tuple[str, Channel, bytes]], concurrency: int = 200) -> None:
-    """Put messages on the queue, many in flight at once (each confirmed)."""
+async def put_all(
+    settings: Settings, messages: list[tuple[str, Channel, bytes]], concurrency: int = 200, *, bundled: bool = False
+) -> None:
+    """Put messages on the queue, many in flight at once (each confirmed), or all in one bundle as MQTT's consumer does."""
     queue = await rabbit.RabbitQueue.open(settings)
+    if bundled:
+        try:
+            await queue.put_many([DeviceMessage(*m) for m in messages])
+        finally:
+            await queue.close()
+        return
     limit = asyncio.Semaphore(concurrency)
 
     async def put(device_id: str, channel: Channel, payload: bytes) -> None:

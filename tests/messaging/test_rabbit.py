@@ -10,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import aiomqtt
 import pytest
 from typer.testing import CliRunner, Result
 
 from gridpilot.cli import full_app
 from gridpilot.config import Settings
-from gridpilot.messaging import dlq, rabbit
+from gridpilot.messaging import bundle, dlq, rabbit
+from gridpilot.messaging.handlers import DeviceMessage
 from gridpilot.messaging.mqtt import MqttConsumer
 from gridpilot.protocol.mqtt import Channel, encode
 from gridpilot.telemetry import service as telemetry_service
@@ -48,8 +50,9 @@ async def test_a_batch_from_several_devices_is_stored_once_in_few_transactions(a
     assert await depths(settings) == (0, 0)
 
 
+@pytest.mark.parametrize("bundled", [False, True], ids=["one-per-message", "one-bundle"])
 async def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_of_its_batch_is_stored(
-    api: Api, settings: Settings
+    api: Api, settings: Settings, bundled: bool
 ) -> None:
     devices = await fleet(api, 2)
     future = datetime.now(UTC) + timedelta(hours=1)
@@ -61,7 +64,7 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_of_its_batch_
         ("bat-1", Channel.TELEMETRY, encode("telemetry", [{**point(0), "at": future.isoformat()}])),
     ]
     good = devices.acks("bat-0", 5) + devices.telemetry("bat-1", 5, per_message=3)
-    await put_all(settings, [*good[:4], *poison, *good[4:]], concurrency=1)
+    await put_all(settings, [*good[:4], *poison, *good[4:]], concurrency=1, bundled=bundled)
     async with consuming(settings, api.app.state.session_factory) as consumer:
         await until("the batch settled", lambda: _done(consumer, len(good) + len(poison)))
         assert await stored(api.app.state.session_factory) == (5, 15)
@@ -89,6 +92,25 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_rest_of_its_batch_
         16,
     )  # ghost's point; its ack, naming bat-0's interval, is refused as over HTTP
     assert sorted(r.device_id for r in await dlq.peek(settings, limit=50)) == ["bat-0", "bat-0", "bat-1"]
+
+
+async def test_a_bundle_whose_framing_is_broken_goes_to_the_dlq_whole(api: Api, settings: Settings) -> None:
+    devices = await fleet(api, 1)
+    await put_all(settings, devices.acks("bat-0", 2))
+    broken = bundle.pack([DeviceMessage(*m) for m in devices.acks("bat-0", 2)])[:-5]
+    queue = await rabbit.RabbitQueue.open(settings)
+    try:
+        await queue._channel.default_exchange.publish(
+            aio_pika.Message(broken, content_type=bundle.CONTENT_TYPE, headers={"bundle": 2}),
+            routing_key=queue.names.main,
+        )
+    finally:
+        await queue.close()
+    async with consuming(settings, api.app.state.session_factory) as consumer:
+        await until("the bundle settled", lambda: _dlq_is(settings, 1))
+    assert consumer.stored == 2
+    [dead] = await dlq.peek(settings, limit=10)
+    assert "bundle is malformed" in dead.reason and dead.size == len(broken)
 
 
 async def test_the_http_routes_answer_202_and_a_worker_stores_the_records(api: Api, settings: Settings) -> None:
@@ -179,8 +201,9 @@ async def test_mqtt_messages_are_forwarded_to_the_queue_and_stored_by_a_worker(
     assert await stored(api.app.state.session_factory) == (0, 1)
 
 
+@pytest.mark.parametrize("bundled", [False, True], ids=["one-per-message", "one-bundle"])
 async def test_a_message_that_keeps_failing_is_retried_with_a_delay_then_dead_lettered(
-    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch, bundled: bool
 ) -> None:
     await fleet(api, 2)
     original = telemetry_service.record
@@ -192,7 +215,7 @@ async def test_a_message_that_keeps_failing_is_retried_with_a_delay_then_dead_le
 
     monkeypatch.setattr(telemetry_service, "record", flaky)
     twice = settings.model_copy(update={"worker_max_attempts": 2})
-    await put_all(twice, [*_telemetry("bat-0", 1), *_telemetry("bat-1", 1)])
+    await put_all(twice, [*_telemetry("bat-0", 1), *_telemetry("bat-1", 1)], bundled=bundled)
     async with consuming(twice, api.app.state.session_factory) as consumer:
         await until("bat-0 stored and bat-1 dead after one delayed retry", lambda: _done(consumer, 2), timeout_s=10)
     assert await stored(api.app.state.session_factory) == (0, 1)
