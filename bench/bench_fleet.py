@@ -323,10 +323,13 @@ def fleet_child(config_path: str) -> None:
 
 def load_child(config_path: str) -> None:
     """Publish acks (QoS 1) as fast as possible over several connections; print what the broker confirmed."""
+    import logging
+
     import aiomqtt
 
     from gridpilot.protocol.mqtt import Channel, device_topic, encode
 
+    logging.disable(logging.WARNING)  # aiomqtt warns of every publish waiting for the in-flight window
     config = json.loads(Path(config_path).read_text())
     pairs: list[list[Any]] = config["pairs"]
     total, connections, port = config["messages"], config["connections"], config["port"]
@@ -386,23 +389,36 @@ def load_child(config_path: str) -> None:
 
 @dataclass
 class Fleet:
-    """The fleet child and its latest progress (read by a thread from its stdout)."""
+    """The fleet's child processes and their latest progress, summed (read by a thread per child from its stdout)."""
 
-    proc: Proc
+    procs: list[Proc]
     latest: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    _each: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def follow(self) -> None:
-        def read() -> None:
-            assert self.proc.popen.stdout is not None
-            for raw in self.proc.popen.stdout:
-                with contextlib.suppress(ValueError):
-                    totals = json.loads(raw)
+        def read(index: int, proc: Proc) -> None:
+            assert proc.popen.stdout is not None
+            for raw in proc.popen.stdout:
+                with contextlib.suppress(ValueError), self._lock:
+                    self._each[index] = json.loads(raw)
+                    totals: dict[str, Any] = {}
+                    for each in self._each.values():
+                        for key, value in each.items():
+                            totals[key] = totals.get(key, 0) + value if key != "t" else value
                     totals["seen"] = time.time()
                     self.latest = totals
                     self.history.append(totals)
 
-        threading.Thread(target=read, daemon=True).start()
+        for index, proc in enumerate(self.procs):
+            threading.Thread(target=read, args=(index, proc), daemon=True).start()
+
+    def exited(self) -> Proc | None:
+        return next((p for p in self.procs if p.popen.poll() is not None), None)
+
+    def rss_mib(self) -> float:
+        return sum(rss_mib(p.popen.pid) for p in self.procs)
 
     def first_time(self, key: str, at_least: int, since: float) -> float | None:
         for totals in self.history:
@@ -553,20 +569,31 @@ class Bench:
             "control_tick_s": self.args.control_tick_s,
             "telemetry_interval_s": 600.0,
             "heartbeat_interval_s": 600.0,
+            "host": HOST,
+            "port": self.broker_port,
         }
+        pipe: dict[str, Any] = {"cwd": str(ROOT), "stdout": subprocess.PIPE}
         path = self.dir / "fleet.json"
         path.write_text(json.dumps(config))
-        command = [sys.executable, str(Path(__file__).resolve()), "--fleet-child", str(path)]
-        proc = self.procs.start("fleet", command, cwd=str(ROOT), stdout=subprocess.PIPE)
-        self.fleet = Fleet(proc)
+        if self.args.light:
+            count = self.args.fleet_processes
+            script = str(Path(__file__).resolve().parent / "light_fleet.py")
+            procs = [
+                self.procs.start(f"fleet-{i}", [sys.executable, script, str(path), str(i), str(count)], **pipe)
+                for i in range(count)
+            ]
+        else:
+            command = [sys.executable, str(Path(__file__).resolve()), "--fleet-child", str(path)]
+            procs = [self.procs.start("fleet", command, **pipe)]
+        self.fleet = Fleet(procs)
         self.fleet.follow()
         started = time.monotonic()
         n = self.args.devices
 
         def connected() -> bool:
             assert self.fleet is not None
-            if proc.popen.poll() is not None:
-                raise BenchError(f"the fleet exited:\n{proc.tail()}")
+            if (gone := self.fleet.exited()) is not None:
+                raise BenchError(f"the fleet exited:\n{gone.tail()}")
             return self.fleet.latest.get("mqtt_connected", 0) >= n
 
         ok = wait_until("every agent on MQTT", connected, self.args.connect_timeout_s, 1)
@@ -578,9 +605,9 @@ class Bench:
             f"{elapsed:.1f} s ({have} connected)",
             elapsed,
         )
-        self.results.add("setup", "fleet RSS (all its processes)", f"{rss_mib(proc.popen.pid):.0f} MiB")
+        self.results.add("setup", "fleet RSS (all its processes)", f"{self.fleet.rss_mib():.0f} MiB")
         if not ok:
-            raise BenchError(f"only {have} of {n} agents connected to MQTT:\n{proc.tail()}")
+            raise BenchError(f"only {have} of {n} agents connected to MQTT:\n{procs[0].tail()}")
 
     # measurements
 
@@ -653,8 +680,15 @@ class Bench:
             self.results.notes.append(
                 "schedules.sent_at equals delivered_at for every row: the push did not record it (see the server log)"
             )
+        received = []
+        for path in (self.dir / "fleet").glob("receipts-*.jsonl") if self.args.light else []:
+            for line in path.read_text().splitlines():
+                device_id, version_, at = json.loads(line)
+                if (device_id, version_) in versions:
+                    received.append(at - posted)
         for label, offsets in (
             ("published and confirmed by the broker (schedules.sent_at)", sent),
+            *([("received by the light devices themselves", received)] if self.args.light else []),
             ("delivered to an independent MQTT subscriber", observed),
             ("in force on the agent, confirmed by its heartbeat (schedules.delivered_at)", delivered_at),
         ):
@@ -712,35 +746,52 @@ class Bench:
         if not rows:
             raise BenchError("no intervals to acknowledge: run the push phase first")
         pairs = [[r[0], int(r[1])] for r in rows]
-        config = {
-            "pairs": pairs,
-            "messages": count,
-            "connections": self.args.load_connections,
-            "port": self.broker_port,
-        }
-        path = self.dir / "load.json"
-        path.write_text(json.dumps(config))
+        config = {"pairs": pairs, "connections": self.args.load_connections, "port": self.broker_port}
         counting = "SELECT count(*) FROM executions WHERE message = $1"
         before = int(self.q(counting, LOAD_MARK)[0][0])
+        mqtt_worker = self.workers[0]
+        if self.args.load_backlog:  # the acks wait in the worker's persistent session, then it drains them
+            self.procs.stop(mqtt_worker)
         cpu_before = {p.name: cpu_seconds(p.popen.pid) for p in self.procs.items}
-        command = [sys.executable, str(Path(__file__).resolve()), "--load-child", str(path)]
-        generator = self.procs.start("load", command, cwd=str(ROOT), stdout=subprocess.PIPE)
+        generators = []
+        for index in range(self.args.load_processes):
+            path = self.dir / f"load-{index}.json"
+            share = count // self.args.load_processes + (index < count % self.args.load_processes)
+            path.write_text(json.dumps({**config, "messages": share, "index": index}))
+            command = [sys.executable, str(Path(__file__).resolve()), "--load-child", str(path)]
+            generators.append(self.procs.start(f"load-{index}", command, cwd=str(ROOT), stdout=subprocess.PIPE))
         samples: list[tuple[float, int]] = []
         peak_rss = dict.fromkeys([w.name for w in self.workers], 0.0)
         deadline = time.time() + self.args.load_timeout_s
         finished_gen: dict[str, Any] | None = None
+        outputs: list[dict[str, Any]] = []
         while time.time() < deadline:
             stored = int(self.q(counting, LOAD_MARK)[0][0]) - before
             samples.append((time.time(), stored))
             for w in self.workers:
-                peak_rss[w.name] = max(peak_rss[w.name], rss_mib(w.popen.pid))
-            if finished_gen is None and generator.popen.poll() is not None:
+                if w.popen.poll() is None:
+                    peak_rss[w.name] = max(peak_rss[w.name], rss_mib(w.popen.pid))
+            for generator in [g for g in generators if g.popen.poll() is not None]:
                 assert generator.popen.stdout is not None
                 output = generator.popen.stdout.read().decode()
                 try:
-                    finished_gen = json.loads(output.strip().splitlines()[-1])
+                    outputs.append(json.loads(output.strip().splitlines()[-1]))
                 except (ValueError, IndexError):
                     raise BenchError(f"the load generator failed:\n{generator.tail()}") from None
+                generators.remove(generator)
+                self.procs.items.remove(generator)
+            if finished_gen is None and not generators:
+                finished_gen = {
+                    "started": min(o["started"] for o in outputs),
+                    "finished": max(o["finished"] for o in outputs),
+                    "confirmed": sum(o["confirmed"] for o in outputs),
+                }
+                if self.args.load_backlog:
+                    log(f"{finished_gen['confirmed']} acks wait in the broker; starting the MQTT worker")
+                    finished_gen["drain_from"] = time.time()
+                    mqtt_worker = self.procs.start(mqtt_worker.name, [gridpilot_command(), "worker"], self.env)
+                    self.workers[0] = mqtt_worker
+                    cpu_before[mqtt_worker.name] = 0.0
             if finished_gen is not None and stored >= finished_gen["confirmed"]:
                 break
             if finished_gen is not None and len(samples) > 40 and samples[-40][1] == stored:
@@ -748,14 +799,15 @@ class Bench:
                 break
             time.sleep(0.5)
         if finished_gen is None:
-            self.procs.stop(generator)
+            for generator in generators:
+                self.procs.stop(generator)
             raise BenchError("the load generator did not finish in time")
-        self.procs.items.remove(generator) if generator in self.procs.items else None
         confirmed, gen_s = finished_gen["confirmed"], finished_gen["finished"] - finished_gen["started"]
         stored = samples[-1][1]
         self.results.add(
             "load",
-            f"generator: {confirmed} acks confirmed by the broker over {self.args.load_connections} connections",
+            f"generator: {confirmed} acks confirmed by the broker "
+            f"({self.args.load_processes} processes × {self.args.load_connections} connections)",
             f"{gen_s:.1f} s ({confirmed / gen_s:,.0f} msg/s published)",
             confirmed / gen_s,
         )
@@ -766,6 +818,14 @@ class Bench:
         steady = (0.8 * stored) / (t90 - t10) if t10 and t90 and t90 > t10 else None
         overall = stored / (last - finished_gen["started"]) if stored else 0.0
         self.results.add("load", "acks stored / lost", f"{stored} / {confirmed - stored}", confirmed - stored)
+        if "drain_from" in finished_gen:
+            drain_s = last - finished_gen["drain_from"]
+            self.results.add(
+                "load",
+                "backlog: MQTT worker start → last row committed",
+                f"{drain_s:.1f} s ({stored / drain_s:,.0f} msg/s)",
+                stored / drain_s,
+            )
         self.results.add(
             "load",
             "ack path throughput, rows/s committed between 10 % and 90 % of the total",
@@ -900,12 +960,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-workers", type=int, default=1, help="uvicorn workers of gridpilot serve")
     parser.add_argument("--phase", action="append", choices=["push", "load", "outage"], help="repeatable; default all")
     parser.add_argument("--fleet-processes", type=int, default=2, help="processes the fleet is split over")
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="light devices (bench/light_fleet.py: an MQTT client each, no agent) instead of full agents",
+    )
     parser.add_argument("--control-tick-s", type=float, default=1.0, help="the agents' control tick (ack latency)")
     parser.add_argument("--lead-s", type=float, default=10.0, help="interval start after the POST")
     parser.add_argument("--interval-s", type=float, default=5.0, help="interval length")
     parser.add_argument("--connect-timeout-s", type=float, default=300.0)
     parser.add_argument("--load-messages", type=int, help="default 5,000 in-process, 30,000 with RabbitMQ")
-    parser.add_argument("--load-connections", type=int, default=8)
+    parser.add_argument("--load-connections", type=int, default=8, help="MQTT connections per load process")
+    parser.add_argument("--load-processes", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--load-backlog",
+        action="store_true",
+        help="stop the MQTT worker while the load is published, then time it draining the backlog",
+    )
     parser.add_argument("--load-timeout-s", type=float, default=300.0)
     parser.add_argument("--outage-s", type=float, default=30.0)
     parser.add_argument("--max-queued", type=int, default=None, help="mosquitto max_queued_messages (default: its own)")

@@ -7,8 +7,8 @@ devices get their schedules by polling, which stays the fallback in every case.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +18,7 @@ from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet.schemas import DeviceScheduleOut, HeartbeatIn
 
 log = logging.getLogger("gridpilot.fleet")
+UNSENT_LOOKBACK = timedelta(hours=24)  # as far back as a device's view reaches (unacked ended intervals)
 
 
 class ViewPublisher(Protocol):
@@ -46,10 +47,29 @@ async def push_views(
     return len(published)
 
 
+async def push_unsent(
+    *, session_factory: async_sessionmaker[AsyncSession], publisher: ViewPublisher, now: datetime
+) -> int:
+    """Publish the views of every device whose newest schedule the broker has not confirmed (of the last day).
+
+    The database, not the memory of one process, knows what is unsent: a push cut short by a
+    broker outage or by a restart of this server is completed at the next connection.
+    """
+    async with session_factory() as session:
+        device_ids = await schedule_service.unsent_device_ids(session=session, since=now - UNSENT_LOOKBACK)
+    if not device_ids:
+        return 0
+    log.info("publishing the schedules of %s devices that the broker has not confirmed", len(device_ids))
+    return await push_views(session_factory=session_factory, publisher=publisher, device_ids=device_ids, now=now)
+
+
 async def record_heartbeat(*, session: AsyncSession, device_id: str, heartbeat: HeartbeatIn, now: datetime) -> None:
     """Keep the agent's newest heartbeat; the schedule version it reports in force confirms that version's delivery."""
-    await report_service.record_heartbeat(session=session, device_id=device_id, heartbeat=heartbeat, now=now)
-    if heartbeat.schedule_version:
-        await schedule_service.mark_delivered(
-            session=session, device_id=device_id, version=heartbeat.schedule_version, now=now
-        )
+    await record_heartbeats(session=session, heartbeats={device_id: heartbeat}, now=now)
+
+
+async def record_heartbeats(*, session: AsyncSession, heartbeats: Mapping[str, HeartbeatIn], now: datetime) -> None:
+    """`record_heartbeat` for many devices at once (a worker's batch)."""
+    await report_service.record_heartbeats(session=session, heartbeats=heartbeats, now=now)
+    versions = {device_id: h.schedule_version for device_id, h in heartbeats.items() if h.schedule_version}
+    await schedule_service.mark_delivered_many(session=session, versions=versions, now=now)

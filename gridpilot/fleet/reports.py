@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from gridpilot.fleet.schemas import AgentOut, DeviceRejectionOut, HeartbeatIn, S
 from gridpilot.timeutil import MAX_CLOCK_AHEAD
 
 _CHUNK = 1000
+_HEARTBEAT_CHUNK = 500  # 13 parameters a row: under SQLite's 32,766
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -27,30 +28,37 @@ def _insert(session: AsyncSession) -> Any:
 
 async def record_heartbeat(*, session: AsyncSession, device_id: str, heartbeat: HeartbeatIn, now: datetime) -> None:
     """Keep each device's newest heartbeat; late replays are ignored, one stamped ahead (hiding the rest) refused."""
-    if heartbeat.at > now + MAX_CLOCK_AHEAD:
-        raise ReportRejected(
-            f"the heartbeat is stamped more than {MAX_CLOCK_AHEAD} ahead of the server clock; check the device's clock",
-            errors=[
-                {
-                    "pointer": "/at",
-                    "code": "in_future",
-                    "detail": f"{heartbeat.at.isoformat()} is after {(now + MAX_CLOCK_AHEAD).isoformat()}",
-                }
-            ],
+    await record_heartbeats(session=session, heartbeats={device_id: heartbeat}, now=now)
+
+
+async def record_heartbeats(*, session: AsyncSession, heartbeats: Mapping[str, HeartbeatIn], now: datetime) -> None:
+    """`record_heartbeat` for many devices (a worker's batch), one statement per chunk."""
+    rows = []
+    for device_id, heartbeat in heartbeats.items():
+        if heartbeat.at > now + MAX_CLOCK_AHEAD:
+            raise ReportRejected(
+                f"the heartbeat is stamped more than {MAX_CLOCK_AHEAD} ahead of the server clock; "
+                "check the device's clock",
+                errors=[
+                    {
+                        "pointer": "/at",
+                        "code": "in_future",
+                        "detail": f"{heartbeat.at.isoformat()} is after {(now + MAX_CLOCK_AHEAD).isoformat()}",
+                    }
+                ],
+            )
+        rows.append(
+            {**heartbeat.model_dump(), "driver_state": heartbeat.driver_state.value, "device_id": device_id}
+            | {"received_at": now}
         )
-    values = {
-        **heartbeat.model_dump(),
-        "driver_state": heartbeat.driver_state.value,
-        "device_id": device_id,
-        "received_at": now,
-    }
-    statement = _insert(session)(DeviceHeartbeat).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["device_id"],
-        set_={name: statement.excluded[name] for name in values if name != "device_id"},
-        where=DeviceHeartbeat.at < statement.excluded.at,
-    )
-    await session.execute(statement)
+    for i in range(0, len(rows), _HEARTBEAT_CHUNK):
+        statement = _insert(session)(DeviceHeartbeat).values(rows[i : i + _HEARTBEAT_CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=["device_id"],
+            set_={name: statement.excluded[name] for name in rows[0] if name != "device_id"},
+            where=DeviceHeartbeat.at < statement.excluded.at,
+        )
+        await session.execute(statement)
 
 
 async def agent_status(*, session: AsyncSession, device_ids: Sequence[str]) -> dict[str, AgentOut]:

@@ -8,7 +8,7 @@ is derived from it when read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -450,23 +450,46 @@ async def mark_sent(*, session: AsyncSession, sent: list[tuple[str, int]], now: 
         )
 
 
+async def unsent_device_ids(*, session: AsyncSession, since: datetime) -> list[str]:
+    """Devices with a schedule created since `since` that the push channel never confirmed (sent_at marks a version
+    and every older one, so an unsent version means the newest is unsent too)."""
+    rows = await session.scalars(
+        select(Schedule.device_id).where(Schedule.sent_at.is_(None), Schedule.created_at >= since).distinct()
+    )
+    return sorted(rows)
+
+
 async def mark_delivered(*, session: AsyncSession, device_id: str, version: int, now: datetime) -> int:
     """The device reported `version` in force: it and every older version are delivered. Returns how many changed."""
-    created = (
-        await session.execute(
-            select(Schedule.created_at).where(
-                Schedule.device_id == device_id, Schedule.version <= version, Schedule.delivered_at.is_(None)
+    return await mark_delivered_many(session=session, versions={device_id: version}, now=now)
+
+
+async def mark_delivered_many(*, session: AsyncSession, versions: Mapping[str, int], now: datetime) -> int:
+    """`mark_delivered` for many devices (a worker's batch of heartbeats): one read and one update per chunk."""
+    changed = 0
+    device_ids = sorted(versions)
+    schedules = cast(Table, Schedule.__table__)
+    for i in range(0, len(device_ids), 1000):
+        chunk = device_ids[i : i + 1000]
+        rows = await session.execute(
+            select(Schedule.device_id, Schedule.version, Schedule.created_at).where(
+                Schedule.device_id.in_(chunk), Schedule.delivered_at.is_(None)
             )
         )
-    ).scalars().all()
-    if not created:
-        return 0
-    await session.execute(
-        update(Schedule)
-        .where(Schedule.device_id == device_id, Schedule.version <= version, Schedule.delivered_at.is_(None))
-        .values(delivered_at=now, sent_at=func.coalesce(Schedule.sent_at, now))
-        .execution_options(synchronize_session=False)
-    )
-    for queued_at in created:
-        observability.SCHEDULE_DELIVERY.observe(max(0.0, (now - queued_at).total_seconds()))
-    return len(created)
+        created = [at for device_id, version, at in rows if version <= versions[device_id]]
+        if not created:
+            continue
+        await session.execute(
+            update(schedules)
+            .where(
+                schedules.c.device_id == bindparam("device"),
+                schedules.c.version <= bindparam("upto"),
+                schedules.c.delivered_at.is_(None),
+            )
+            .values(delivered_at=now, sent_at=func.coalesce(schedules.c.sent_at, now)),
+            [{"device": device_id, "upto": versions[device_id]} for device_id in chunk],
+        )
+        for queued_at in created:
+            observability.SCHEDULE_DELIVERY.observe(max(0.0, (now - queued_at).total_seconds()))
+        changed += len(created)
+    return changed

@@ -40,7 +40,7 @@ def unpack(body: bytes) -> list[DeviceMessage]:
             (size,) = _PAYLOAD.unpack_from(view, offset)
             offset += _PAYLOAD.size
             if offset + size > len(body):
-                raise MessageRejected(f"a bundle is malformed at byte {offset}: its frame claims {size} bytes past the end")
+                raise MessageRejected(f"a bundle is malformed at byte {offset}: {size} bytes claimed past its end")
             messages.append(DeviceMessage(device_id, Channel(channel), bytes(view[offset : offset + size])))
             offset += size
     except (struct.error, UnicodeDecodeError, ValueError) as exc:

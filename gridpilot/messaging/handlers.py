@@ -97,7 +97,7 @@ async def handle_device_message(
 async def handle_device_batch(
     *, session: AsyncSession, messages: Sequence[DeviceMessage], now: datetime
 ) -> list[str | None]:
-    """Process many messages in the caller's transaction, one write per device and kind; per message None or why not.
+    """Process many messages in the caller's transaction, a few statements per kind; per message None or why not.
 
     A refusal that concerns a whole group (a telemetry point in the future) or a database
     error propagates: the caller rolls back and retries one message per transaction.
@@ -120,15 +120,16 @@ async def handle_device_batch(
     )
     acks = {d: [ack for _, parsed in items for ack in parsed.acks] for d, items in by_device.items()}
     await ack_service.record_many(session=session, acks_by_device={d: a for d, a in acks.items() if a}, now=now)
+    points: dict[str, list[TelemetryPointIn]] = {}
+    heartbeats: dict[str, HeartbeatIn] = {}
     for device_id, items in by_device.items():
         if items[-1][1].link_lost:  # the newest word on this device is its last will
             await device_service.record_link_lost(session=session, device_id=device_id, now=now)
-        points = [point for _, parsed in items for point in parsed.points]
-        if points:
-            await telemetry_service.record(session=session, device_id=device_id, points=points, now=now)
-        heartbeats = [parsed.heartbeat for _, parsed in items if parsed.heartbeat is not None]
-        if heartbeats:
-            newest = max(heartbeats, key=lambda heartbeat: heartbeat.at)
-            await distribution.record_heartbeat(session=session, device_id=device_id, heartbeat=newest, now=now)
+        if device_points := [point for _, parsed in items for point in parsed.points]:
+            points[device_id] = device_points
+        if device_heartbeats := [parsed.heartbeat for _, parsed in items if parsed.heartbeat is not None]:
+            heartbeats[device_id] = max(device_heartbeats, key=lambda heartbeat: heartbeat.at)
+    await telemetry_service.record_many(session=session, points_by_device=points, now=now)
+    await distribution.record_heartbeats(session=session, heartbeats=heartbeats, now=now)
     return reasons
 

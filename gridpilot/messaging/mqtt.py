@@ -73,17 +73,16 @@ def _client(settings: Settings, *, identifier: str, persistent: bool) -> aiomqtt
 class MqttPublisher:
     """Keeps one connection to the broker and publishes device views; reconnects by itself.
 
-    Views it could not publish (broker away) are remembered by device, and `republish` is
-    called with those devices once the connection is back, so a push is late, not lost.
+    `republish` is called on every connection: it publishes whatever the database says the
+    broker never confirmed (a push cut by an outage or a restart), so a push is late, not lost.
     """
 
-    def __init__(self, settings: Settings, republish: Callable[[list[str]], Awaitable[object]] | None = None) -> None:
+    def __init__(self, settings: Settings, republish: Callable[[], Awaitable[object]] | None = None) -> None:
         self._settings = settings
         self._republish = republish
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        self._unsent: set[str] = set()
 
     async def start(self) -> None:
         """Connect in the background (the server starts even while the broker is down)."""
@@ -106,7 +105,6 @@ class MqttPublisher:
         """Publish each view retained with QoS 1; returns those the broker confirmed (none while disconnected)."""
         client = self._client
         if client is None:
-            self._unsent.update(view.device_id for view in views)
             return []
         prefix = self._settings.mqtt_prefix
         limit = asyncio.Semaphore(_CONCURRENT_PUBLISHES)
@@ -122,7 +120,6 @@ class MqttPublisher:
                     )
                 except aiomqtt.MqttError as exc:
                     log.warning("publishing the schedule of %s failed: %s", view.device_id, exc)
-                    self._unsent.add(view.device_id)
                     return False
             return True
 
@@ -141,10 +138,11 @@ class MqttPublisher:
                     self._client, delay = client, 1.0
                     self._connected.set()
                     log.info("connected to the MQTT broker at %s", self._settings.mqtt_url)
-                    if self._unsent and self._republish is not None:
-                        unsent, self._unsent = sorted(self._unsent), set()
-                        log.info("publishing the schedules of %s devices held while the broker was away", len(unsent))
-                        await self._republish(unsent)
+                    if self._republish is not None:
+                        try:
+                            await self._republish()
+                        except Exception:  # the database away: the next connection tries again
+                            log.exception("publishing the schedules the broker has not confirmed failed")
                     async for _ in client.messages:  # subscribed to nothing: this only notices a lost connection
                         pass
             except aiomqtt.MqttError as exc:

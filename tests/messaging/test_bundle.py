@@ -34,7 +34,7 @@ def test_a_malformed_payload_travels_as_it_came() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (bundle.pack([DeviceMessage("bat-1", Channel.ACKS, b"{}")])[:-1], "past the end"),
+        (bundle.pack([DeviceMessage("bat-1", Channel.ACKS, b"{}")])[:-1], "claimed past its end"),
         (b"\x00", "malformed at byte 0"),
         (b"\x00\x0abat-1 nope\x00\x00\x00\x00", "malformed"),
         (b"\x00\x02\xff\xfe\x00\x00\x00\x00", "malformed"),
