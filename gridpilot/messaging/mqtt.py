@@ -33,6 +33,8 @@ from gridpilot.messaging.queue import DeviceMessageQueue
 from gridpilot.protocol.mqtt import Channel, all_devices_topic, device_topic, encode, parse_device_topic
 
 log = logging.getLogger("gridpilot.mqtt")
+_client_log = logging.getLogger("gridpilot.mqtt.client")
+_client_log.setLevel(logging.ERROR)  # aiomqtt warns of each publish past 10 in flight; 500 at once is our design
 _SESSION_EXPIRY_S = 7 * 24 * 3600
 _CONCURRENT_PUBLISHES = 500
 _MAX_BACKOFF_S = 10.0  # the broker is our own infrastructure: come back soon after it does
@@ -67,6 +69,7 @@ def _client(settings: Settings, *, identifier: str, persistent: bool) -> aiomqtt
         max_inflight_messages=_CONCURRENT_PUBLISHES,
         max_queued_outgoing_messages=0,
         timeout=10,
+        logger=_client_log,
     )
 
 
