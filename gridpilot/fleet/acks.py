@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,11 +37,6 @@ async def record_many(
     A worker's batch holds acks from hundreds of devices; one round of statements per
     device would make it wait on the database hundreds of times.
     """
-    devices = {
-        device.id: device
-        for i in range(0, len(acks_by_device), _CHUNK)
-        for device in await session.scalars(select(Device).where(Device.id.in_(list(acks_by_device)[i : i + _CHUNK])))
-    }
     interval_ids = sorted({ack.interval_id for acks in acks_by_device.values() for ack in acks})
     owners = await _interval_owners(session=session, interval_ids=interval_ids)
     rejected: dict[str, list[AckRejected]] = {device_id: [] for device_id in acks_by_device}
@@ -79,24 +74,24 @@ async def record_many(
     new_by_device: dict[str, list[dict[str, object]]] = {device_id: [] for device_id in acks_by_device}
     for row in new_rows:
         new_by_device[str(row["device_id"])].append(row)
+    await _update_soc(session=session, rows=new_rows, now=now)
     results: dict[str, AckResult] = {}
     for device_id, acks in acks_by_device.items():
         new = new_by_device[device_id]
-        if new and device_id in devices:
-            _update_soc(devices[device_id], new, now)
         duplicates = len(acks) - len(rejected[device_id]) - len(new)
         results[device_id] = AckResult(accepted=len(new), duplicates=duplicates, rejected=rejected[device_id])
         observability.ACKS.labels("new").inc(len(new))
         observability.ACKS.labels("duplicate").inc(duplicates)
         observability.ACKS.labels("rejected").inc(len(rejected[device_id]))
-        audit_service.record(
-            session=session,
-            actor=(actors or {}).get(device_id) or Actor(kind="device", id=device_id, name=device_id),
-            action="acks.record",
-            target_type="device",
-            target_id=device_id,
-            details={"new": len(new), "duplicates": duplicates, "rejected": len(rejected[device_id])},
-        )
+        if rejected[device_id]:  # the executions are the record of what was accepted; a refusal is worth an audit
+            audit_service.record(
+                session=session,
+                actor=(actors or {}).get(device_id) or Actor(kind="device", id=device_id, name=device_id),
+                action="acks.rejected",
+                target_type="device",
+                target_id=device_id,
+                details={"new": len(new), "duplicates": duplicates, "rejected": len(rejected[device_id])},
+            )
     await session.flush()
     return results
 
@@ -119,19 +114,30 @@ async def _insert_new(*, session: AsyncSession, rows: list[dict[str, object]]) -
         return set()
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Execution).on_conflict_do_nothing(index_elements=["ack_id"]).returning(Execution.ack_id)
+    executions = cast(Table, Execution.__table__)  # Core: the ORM's bulk path costs more than the database here
+    statement = insert(executions).on_conflict_do_nothing(index_elements=["ack_id"]).returning(executions.c.ack_id)
     return set(await session.scalars(statement, rows))
 
 
-def _update_soc(device: Device, rows: list[dict[str, object]], now: datetime) -> None:
-    """Keep the device's last known SoC: the newest reading among the new records."""
-    readings = [(r["ended_at"] or r["started_at"] or now, r["soc_pct"]) for r in rows if r["soc_pct"] is not None]
-    if not readings:
+async def _update_soc(*, session: AsyncSession, rows: list[dict[str, object]], now: datetime) -> None:
+    """Keep each device's last known SoC: the newest reading among its new records, unless a newer one is known."""
+    newest: dict[str, tuple[datetime, float]] = {}
+    for row in rows:
+        at = cast(datetime, row["ended_at"] or row["started_at"] or now)
+        if row["soc_pct"] is not None and (row["device_id"] not in newest or at >= newest[str(row["device_id"])][0]):
+            newest[str(row["device_id"])] = (at, cast(float, row["soc_pct"]))
+    if not newest:
         return
-    at, soc = max(readings, key=lambda reading: reading[0])  # type: ignore[arg-type,return-value]
-    if device.last_soc_at is None or at >= device.last_soc_at:  # type: ignore[operator]
-        device.last_soc_pct = soc  # type: ignore[assignment]
-        device.last_soc_at = at  # type: ignore[assignment]
+    devices = cast(Table, Device.__table__)
+    await session.execute(
+        update(devices)
+        .where(
+            devices.c.id == bindparam("device"),
+            or_(devices.c.last_soc_at.is_(None), devices.c.last_soc_at <= bindparam("reading_at")),
+        )
+        .values(last_soc_pct=bindparam("soc"), last_soc_at=bindparam("reading_at")),
+        [{"device": device_id, "reading_at": at, "soc": soc} for device_id, (at, soc) in newest.items()],
+    )
 
 
 async def list_for_device(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -353,13 +354,20 @@ async def get_refs(*, session: AsyncSession, device_ids: list[str]) -> dict[str,
     return refs
 
 
-async def record_contacts(*, session: AsyncSession, device_ids: list[str], now: datetime) -> None:
-    """record_contact for a batch of devices in one statement per thousand (a batch is its own coalescing)."""
-    for i in range(0, len(device_ids), 1000):
+async def record_contacts(
+    *, session: AsyncSession, devices: Sequence[DeviceRef], now: datetime, coalesce: timedelta
+) -> None:
+    """record_contact for a batch of devices, in one statement per thousand of those due a write."""
+    due = [
+        d.id
+        for d in devices
+        if d.link_offline_since is not None or d.last_contact_at is None or now - d.last_contact_at >= coalesce
+    ]
+    for i in range(0, len(due), 1000):
         await session.execute(
             update(Device)
             .where(
-                Device.id.in_(device_ids[i : i + 1000]),
+                Device.id.in_(due[i : i + 1000]),
                 or_(Device.last_contact_at.is_(None), Device.last_contact_at < now),
             )
             .values(last_contact_at=now, link_offline_since=None)

@@ -142,6 +142,7 @@ class BatchConsumer:
                     session=session,
                     messages=[i.message for i in valid if i.message is not None],
                     now=self._now(),
+                    contact_every=self._contact_every,
                 )
                 await session.commit()
             for item, reason in zip(valid, reasons, strict=True):

@@ -95,7 +95,7 @@ async def handle_device_message(
 
 
 async def handle_device_batch(
-    *, session: AsyncSession, messages: Sequence[DeviceMessage], now: datetime
+    *, session: AsyncSession, messages: Sequence[DeviceMessage], now: datetime, contact_every: timedelta
 ) -> list[str | None]:
     """Process many messages in the caller's transaction, a few statements per kind; per message None or why not.
 
@@ -115,8 +115,9 @@ async def handle_device_batch(
             reasons[index] = f"DeviceNotFound: no device with id {device_id!r}"
     await device_service.record_contacts(
         session=session,
-        device_ids=sorted(d for d, items in by_device.items() if any(not parsed.link_lost for _, parsed in items)),
+        devices=[refs[d] for d, items in by_device.items() if any(not parsed.link_lost for _, parsed in items)],
         now=now,
+        coalesce=contact_every,
     )
     acks = {d: [ack for _, parsed in items for ack in parsed.acks] for d, items in by_device.items()}
     await ack_service.record_many(session=session, acks_by_device={d: a for d, a in acks.items() if a}, now=now)

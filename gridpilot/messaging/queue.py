@@ -78,7 +78,9 @@ class InProcessQueue:
         """Store them in one transaction; if it fails, message by message (which finds and skips the refused)."""
         try:
             async with self._session_factory() as session:
-                reasons = await handle_device_batch(session=session, messages=messages, now=utcnow())
+                reasons = await handle_device_batch(
+                    session=session, messages=messages, now=utcnow(), contact_every=self._contact_every
+                )
                 await session.commit()
         except Exception as exc:  # noqa: BLE001 - narrowed down message by message, which waits out outages
             log.warning("a batch of %s messages failed (%s); storing them one by one", len(messages), exc)

@@ -68,7 +68,7 @@ async def consuming(
 async def put_all(
     settings: Settings, messages: list[tuple[str, Channel, bytes]], concurrency: int = 200, *, bundled: bool = False
 ) -> None:
-    """Put messages on the queue, many in flight at once (each confirmed), or all in one bundle as MQTT's consumer does."""
+    """Put messages on the queue, many in flight at once (each confirmed), or in one bundle as MQTT's consumer does."""
     queue = await rabbit.RabbitQueue.open(settings)
     if bundled:
         try:

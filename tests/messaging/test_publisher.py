@@ -30,7 +30,8 @@ async def test_views_stored_while_no_broker_confirmed_them_are_published_on_conn
     session_factory = api.app.state.session_factory
 
     async def republish() -> int:
-        return await distribution.push_unsent(session_factory=session_factory, publisher=publisher, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        return await distribution.push_unsent(session_factory=session_factory, publisher=publisher, now=now)
 
     publisher = MqttPublisher(mqtt, republish=republish)
     try:
