@@ -13,6 +13,8 @@ from gridpilot.protocol.mqtt import Channel, encode
 from tests.conftest import Api
 from tests.fleet.factories import ack, schedule
 
+EARLIER = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
 
 async def handle(api: Api, channel: Channel, payload: bytes, device_id: str = "bat-1") -> str:
     async with api.app.state.session_factory() as session:
@@ -132,3 +134,44 @@ async def test_a_batch_from_many_devices_is_stored_in_one_go_with_refusals_per_m
     assert stored == {"bat-1": [ids["bat-1"]], "bat-2": [ids["bat-2"]], "bat-3": [ids["bat-3"]]}
     devices = (await api.client.get("/api/v1/devices", headers=api.admin)).json()["items"]
     assert {d["id"]: d["status"] for d in devices} == {"bat-1": "online", "bat-2": "online", "bat-3": "online"}
+
+
+async def test_a_batch_keeps_each_devices_newest_heartbeat_delivery_telemetry_and_soc(api: Api) -> None:
+    now = datetime.now(UTC)
+    ids: dict[str, int] = {}
+    for device_id in ("bat-1", "bat-2"):
+        _, credential = await api.register_device(device_id)
+        await api.client.post("/api/v1/schedules", json=schedule(device_id, count=1), headers=api.admin)
+        ids[device_id] = (await api.client.get(f"/api/v1/devices/{device_id}/schedule", headers=credential)).json()[
+            "intervals"
+        ][0]["id"]
+
+    def heartbeat(at: datetime, version: int | None) -> bytes:
+        body = {"at": at.isoformat(), "agent_version": "t", "schedule_version": version, "driver_state": "ok"}
+        return encode("heartbeat", {**body, "outbox_depth": 0, "outbox_acks": 0, "outbox_telemetry": 0})
+
+    point = {"at": now.isoformat(), "soc_pct": 40.0, "power_kw": 1.0, "state": "charging"}
+    messages = [
+        DeviceMessage("bat-1", Channel.STATUS, heartbeat(now, 1)),
+        DeviceMessage("bat-1", Channel.STATUS, heartbeat(now - timedelta(minutes=5), None)),  # older, arrived later
+        DeviceMessage("bat-2", Channel.STATUS, heartbeat(now, None)),  # no version in force: nothing delivered
+        DeviceMessage("bat-1", Channel.TELEMETRY, encode("telemetry", [point])),
+        DeviceMessage("bat-2", Channel.TELEMETRY, encode("telemetry", [point, {**point, "at": EARLIER}])),
+        DeviceMessage("bat-2", Channel.ACKS, encode("acks", [{**ack(ids["bat-2"]), "soc_pct": 77.0}])),
+    ]
+    async with api.app.state.session_factory() as session:
+        reasons = await handle_device_batch(session=session, messages=messages, now=now, contact_every=timedelta(0))
+        await session.commit()
+    assert reasons == [None] * len(messages)
+    for device_id, state in (("bat-1", "delivered"), ("bat-2", "queued")):
+        history = (await api.client.get(f"/api/v1/devices/{device_id}/schedules", headers=api.admin)).json()
+        assert [item["delivery"]["state"] for item in history["items"]] == [state]
+    one = (await api.client.get("/api/v1/devices/bat-1", headers=api.admin)).json()
+    two = (await api.client.get("/api/v1/devices/bat-2", headers=api.admin)).json()
+    assert one["agent"]["schedule_version"] == 1  # the newest heartbeat won, not the last to arrive
+    assert two["last_soc_pct"] == 77.0
+    counts = {}
+    for device_id in ("bat-1", "bat-2"):
+        points = await api.client.get(f"/api/v1/devices/{device_id}/telemetry", headers=api.admin)
+        counts[device_id] = len(points.json()["items"])
+    assert counts == {"bat-1": 1, "bat-2": 2}
