@@ -133,4 +133,3 @@ async def handle_device_batch(
     await telemetry_service.record_many(session=session, points_by_device=points, now=now)
     await distribution.record_heartbeats(session=session, heartbeats=heartbeats, now=now)
     return reasons
-
