@@ -665,9 +665,10 @@ class Bench:
 
         wait_until("every schedule delivered", delivered, lead + 20, 0.5)
         rows = self.q(
-            "SELECT device_id, version, sent_at, delivered_at FROM schedules WHERE created_at >= $1",
+            "SELECT device_id, version, created_at, sent_at, delivered_at FROM schedules WHERE created_at >= $1",
             posted_dt - timedelta(seconds=1),
         )
+        created = [(as_utc(r["created_at"]).timestamp() - posted) for r in rows]
         sent = [(as_utc(r["sent_at"]).timestamp() - posted) for r in rows if r["sent_at"]]
         delivered_at = [(as_utc(r["delivered_at"]).timestamp() - posted) for r in rows if r["delivered_at"]]
         versions = {(r["device_id"], r["version"]) for r in rows}
@@ -687,6 +688,7 @@ class Bench:
                 if (device_id, version_) in versions:
                     received.append(at - posted)
         for label, offsets in (
+            ("stored, the request's time (schedules.created_at)", created),
             ("published and confirmed by the broker (schedules.sent_at)", sent),
             *([("received by the light devices themselves", received)] if self.args.light else []),
             ("delivered to an independent MQTT subscriber", observed),

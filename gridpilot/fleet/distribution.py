@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,7 +40,9 @@ async def push_views(
         views = await schedule_service.device_views(session=session, device_ids=device_ids, now=now)
         await session.rollback()  # end the read before the network wait
         published = await publisher.publish_views(views)
-        await schedule_service.mark_sent(session=session, sent=[(v.device_id, v.version) for v in published], now=now)
+        confirmed_at = datetime.now(UTC)  # sent_at is when the broker confirmed, not when the push began
+        sent = [(v.device_id, v.version) for v in published]
+        await schedule_service.mark_sent(session=session, sent=sent, now=confirmed_at)
         await session.commit()
     if len(published) < len(views):
         log.warning("pushed %s of %s views; the rest follow when the broker is back", len(published), len(views))

@@ -34,9 +34,9 @@ from gridpilot.protocol.mqtt import Channel, all_devices_topic, device_topic, en
 
 log = logging.getLogger("gridpilot.mqtt")
 _client_log = logging.getLogger("gridpilot.mqtt.client")
-_client_log.setLevel(logging.ERROR)  # aiomqtt warns of each publish past 10 in flight; 500 at once is our design
+_client_log.setLevel(logging.ERROR)  # aiomqtt warns of each publish past 10 in flight; more is our design
 _SESSION_EXPIRY_S = 7 * 24 * 3600
-_CONCURRENT_PUBLISHES = 500
+_CONCURRENT_PUBLISHES = 50  # aiomqtt's and paho's bookkeeping per publish grows with those in flight: 500 was slower
 _MAX_BACKOFF_S = 10.0  # the broker is our own infrastructure: come back soon after it does
 _BUNDLE_MAX = 1000  # device messages handed to the queue at once
 _BUNDLES_IN_FLIGHT = 4  # bundles on their way to the queue while the next is read
