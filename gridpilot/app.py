@@ -20,6 +20,8 @@ from gridpilot.fleet import distribution
 from gridpilot.fleet.router import router as fleet_router
 from gridpilot.fleet.schemas import ScheduleIn
 from gridpilot.health import router as health_router
+from gridpilot.market.router import router as market_router
+from gridpilot.market.serving import ModelCache
 from gridpilot.messaging.mqtt import MqttPublisher
 from gridpilot.messaging.queue import open_queue
 from gridpilot.observability import MetricsMiddleware
@@ -55,20 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_engine(settings)
     app.state.session_factory = create_session_factory(app.state.engine)
     app.state.mqtt = None
+    app.state.model_cache = ModelCache()  # each market's current forecast model, loaded on first use
     app.state.device_queue = None  # RabbitMQ, opened at start-up when configured: device records are then queued
     if settings.mqtt_url:
 
-        async def republish(device_ids: list[str]) -> int:
-            return await distribution.push_views(
-                session_factory=app.state.session_factory,
-                publisher=app.state.mqtt,
-                device_ids=device_ids,
-                now=datetime.now(UTC),
+        async def republish() -> int:
+            return await distribution.push_unsent(
+                session_factory=app.state.session_factory, publisher=app.state.mqtt, now=datetime.now(UTC)
             )
 
         app.state.mqtt = MqttPublisher(settings, republish=republish)
     install_problem_handlers(app)
-    for router in (health_router, auth_router, fleet_router, telemetry_router, audit_router):
+    for router in (health_router, auth_router, fleet_router, telemetry_router, audit_router, market_router):
         app.include_router(router)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

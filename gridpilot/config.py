@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     worker_batch_wait_ms: int = Field(default=100, ge=0, description="how long a batch waits to fill up")
     worker_max_attempts: int = Field(default=5, gt=0, description="failures before a message goes to the DLQ")
 
+    models_dir: Path | None = Field(
+        default=None, description="Where trained forecast models are saved; unset = data_dir/models."
+    )
+    entsoe_api_key: SecretStr | None = Field(
+        default=None, description="ENTSO-E Transparency Platform token; unset = the ENTSOE_API_KEY variable."
+    )
+
+    @property
+    def model_store(self) -> Path:
+        """The directory holding trained forecast models."""
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
+
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL in force: the configured one or the embedded SQLite file."""

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from gridpilot import observability
 from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
 from gridpilot.fleet import service as device_service
+from gridpilot.market import monitoring as market_monitoring
 from gridpilot.problem import problem_response
 
 router = APIRouter(tags=["operations"])
@@ -32,10 +33,11 @@ async def ready(session: SessionDep) -> Response:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(session: SessionDep, settings: SettingsDep, now: NowDep) -> Response:
-    """Prometheus metrics; device counts per status are taken at scrape time."""
+    """Prometheus metrics; device counts per status and forecast errors per market are taken at scrape time."""
     counts = await device_service.count_by_status(
         session=session, now=now, liveness=device_service.liveness(settings)
     )
     for status, count in counts.items():
         observability.DEVICES.labels(status.value).set(count)
+    await market_monitoring.refresh_metrics(session=session, now=now)
     return Response(generate_latest(observability.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,7 @@ _MODEL_MODULES = (
     "gridpilot.audit.models",
     "gridpilot.fleet.models",
     "gridpilot.telemetry.models",
+    "gridpilot.market.models",
 )
 
 

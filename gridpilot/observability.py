@@ -70,6 +70,19 @@ DEVICES = Gauge(
     registry=REGISTRY,
 )
 
+FORECAST_MAE = Gauge(
+    "gridpilot_forecast_mae",
+    "Mean absolute error of served day-ahead price forecasts over the last 7 days, by market (price unit)",
+    ["market"],
+    registry=REGISTRY,
+)
+FORECAST_ERROR_PERIODS = Gauge(
+    "gridpilot_forecast_error_periods",
+    "Delivery periods in gridpilot_forecast_mae: a forecast issued before them and the actual price known",
+    ["market"],
+    registry=REGISTRY,
+)
+
 
 def configure_logging(*, level: str, json_logs: bool, stream: TextIO | None = None) -> None:
     """Send logs to stderr (or `stream`), as JSON with the request id when asked (the default)."""

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import typer
 
-from gridpilot.cli import broker, database, dlq, ingest, keys, openapi, operators, server, worker
+from gridpilot.cli import (
+    broker,
+    database,
+    dlq,
+    evaluate,
+    forecast,
+    ingest,
+    keys,
+    models,
+    openapi,
+    operators,
+    prices,
+    server,
+    worker,
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Add serve, migrate, worker, operators, keys, ingest, openapi, broker and dlq to the `gridpilot` command."""
+    """Add the server command groups (serve, migrate, worker, operators, ..., prices, models) to `gridpilot`."""
     app.command("serve")(server.serve)
     app.command("migrate")(database.migrate)
     app.command("worker")(worker.worker)
@@ -18,3 +32,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(openapi.app, name="openapi")
     app.add_typer(broker.app, name="broker")
     app.add_typer(dlq.app, name="dlq")
+    app.add_typer(prices.app, name="prices")
+    app.add_typer(models.app, name="models")
+    app.add_typer(forecast.app, name="forecast")
+    app.add_typer(evaluate.app, name="evaluate")

@@ -1,0 +1,199 @@
+"""Battery dispatch: solve time per battery-day, 10,000 battery-days, and the value captured on forecasts.
+
+Run: .venv/bin/python bench/bench_dispatch.py        (about a minute on 2 cores)
+Prices are the second year (last 364 days) of NP, PJM and BE in ../shared/data/epf. Times include building
+the problem (bounds, costs, sparse arrays) and reading the solution back; the battery is the issue's standard one.
+Progress goes to stderr, markdown to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from provenance import ROOT, git_revision
+
+from gridpilot.market.dispatch import Battery, DispatchProblem, Solver, optimize, optimize_many, to_schedule
+from gridpilot.market.evaluation import STANDARD_BATTERY, evaluate_arbitrage, same_hour_yesterday
+from gridpilot.market.household import evaluate_household, synthetic_household
+
+DATA = ROOT.parent / "shared" / "data" / "epf"
+MARKETS = ("NP", "PJM", "BE")
+PUBLISHED = {"NP": (62.7, 80.9, 82.0), "PJM": (82.3, 88.1, 89.1), "BE": (66.8, 77.8, 81.5)}
+DAYS = 364
+
+
+def read_market(market: str) -> pd.DataFrame:
+    """The market file with a UTC index (the files' wall-clock times, every day 24 hours)."""
+    frame = pd.read_csv(DATA / f"{market}.csv", index_col=0)
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index)).tz_localize("UTC")
+    return frame
+
+
+def daily_prices(frame: pd.DataFrame) -> np.ndarray:
+    """The last 364 days of real prices, one row per day."""
+    return frame["Real price"].to_numpy()[-DAYS * 24 :].reshape(DAYS, 24)
+
+
+def quarter_hours(days: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Hourly days as 96 quarter-hours: each hour repeated, plus seeded noise so that quarters differ."""
+    rng = np.random.default_rng(seed)
+    return np.repeat(days, 4, axis=1) + rng.normal(0, 3, (days.shape[0], 96))
+
+
+def timings(days: np.ndarray, minutes: float, reuse: bool) -> dict[str, float]:
+    """Median and p99 of one battery-day (build + solve + read back), with or without structure reuse."""
+    solver = Solver()
+    seconds = []
+    for prices in days:
+        problem = DispatchProblem(STANDARD_BATTERY, prices, minutes, 50.0)
+        began = time.perf_counter()
+        solver.solve(problem) if reuse else optimize(problem)
+        seconds.append(time.perf_counter() - began)
+    values = np.array(seconds) * 1000
+    return {"median_ms": float(np.median(values)), "p99_ms": float(np.percentile(values, 99)), "count": len(values)}
+
+
+def schedule_time(days: np.ndarray) -> float:
+    """Median ms to turn one hourly plan into a validated-format schedule."""
+    solver = Solver()
+    start = datetime(2026, 11, 25, tzinfo=UTC)
+    seconds = []
+    for prices in days:
+        plan = solver.solve(DispatchProblem(STANDARD_BATTERY, prices, 60, 50.0))
+        began = time.perf_counter()
+        to_schedule(plan, battery=STANDARD_BATTERY, device_id="battery", start=start)
+        seconds.append(time.perf_counter() - began)
+    return float(np.median(seconds) * 1000)
+
+
+def fleet(days: np.ndarray, count: int, seed: int = 1) -> list[DispatchProblem]:
+    """count battery-days: the real days in turn, batteries of random size, power and SoC."""
+    rng = np.random.default_rng(seed)
+    problems = []
+    for index in range(count):
+        capacity = float(rng.uniform(5, 2000))
+        battery = Battery(
+            capacity, capacity * rng.uniform(0.25, 0.5), capacity * rng.uniform(0.25, 0.5), 0.95, 0.95, 10, 90
+        )
+        problems.append(DispatchProblem(battery, days[index % len(days)], 60, float(rng.uniform(20, 80))))
+    return problems
+
+
+def main(
+    count: Annotated[int, typer.Option(help="Battery-days in the fleet run")] = 10_000,
+    jobs: Annotated[int, typer.Option(help="Worker processes for the all-cores run")] = os.cpu_count() or 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure here")] = None,
+) -> None:
+    """Time the optimizer, evaluate the published forecasts, print the markdown for docs/benchmarks.md."""
+    started = datetime.now(UTC)
+    frames = {market: read_market(market) for market in MARKETS}
+    hourly = np.concatenate([daily_prices(frame) for frame in frames.values()])
+    quarter = quarter_hours(hourly)
+    figures: dict[str, object] = {}
+    print("timing single battery-days ...", file=sys.stderr)
+    figures["hourly_reuse"] = timings(hourly, 60, reuse=True)
+    figures["hourly_fresh"] = timings(hourly, 60, reuse=False)
+    figures["quarter_reuse"] = timings(quarter, 15, reuse=True)
+    figures["quarter_fresh"] = timings(quarter, 15, reuse=False)
+    figures["schedule_ms"] = schedule_time(hourly[:364])
+    problems = fleet(hourly, count)
+    print(f"{count} battery-days ...", file=sys.stderr)
+    began = time.perf_counter()
+    optimize_many(problems)
+    figures["fleet_single_s"] = time.perf_counter() - began
+    for method in ("spawn", "fork"):
+        began = time.perf_counter()
+        optimize_many(problems, jobs=jobs, chunk_size=max(1, count // jobs), start_method=method)
+        figures[f"fleet_{method}_s"] = time.perf_counter() - began
+    figures["fleet_jobs"] = jobs
+    print("value captured ...", file=sys.stderr)
+    captured: dict[str, dict[str, float]] = {}
+    for market, frame in frames.items():
+        actual = frame["Real price"]
+        row = {}
+        for name, forecast in (
+            ("same hour yesterday", same_hour_yesterday(actual)),
+            ("LEAR Ensemble", frame["LEAR Ensemble"]),
+            ("DNN Ensemble", frame["DNN Ensemble"]),
+        ):
+            result = evaluate_arbitrage(actual, forecast, last_days=DAYS)
+            row[name] = result.captured_share * 100
+            row["revenue " + name] = result.revenue
+            row["perfect"] = result.perfect_revenue
+        captured[market] = row
+    figures["captured"] = captured
+    homes: dict[str, dict[str, float]] = {}
+    for market in ("NP", "BE"):
+        actual = frames[market]["Real price"]
+        home = evaluate_household(actual, synthetic_household(actual.index), last_days=DAYS)
+        homes[market] = {
+            "without": home.without_battery,
+            "rule": home.rule_based,
+            "optimized": home.optimized,
+            "yesterday": home.optimized_on_yesterday,
+        }
+    figures["household"] = homes
+    print_markdown(figures, started, count)
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=2))
+
+
+def print_markdown(figures: dict[str, object], started: datetime, count: int) -> None:
+    """The section for docs/benchmarks.md."""
+    load = os.getloadavg()
+    print(
+        f"Run {started:%Y-%m-%d %H:%M} UTC, commit `{git_revision()}`, {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average at the end "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min).\n"
+    )
+    print("| battery-day | structure reused: median | p99 | fresh build: median | p99 |")
+    print("|---|---|---|---|---|")
+    for label, key in (("hourly (24 steps)", "hourly"), ("15-minute (96 steps)", "quarter")):
+        reuse, fresh = figures[f"{key}_reuse"], figures[f"{key}_fresh"]
+        assert isinstance(reuse, dict) and isinstance(fresh, dict)
+        print(
+            f"| {label}, {reuse['count']} days | {reuse['median_ms']:.3f} ms | {reuse['p99_ms']:.3f} ms | "
+            f"{fresh['median_ms']:.3f} ms | {fresh['p99_ms']:.3f} ms |"
+        )
+    print(f"\nSchedule conversion (hourly plan → `Schedule`): median {figures['schedule_ms']:.3f} ms.\n")
+    print(f"| {count:,} hourly battery-days | wall time |")
+    print("|---|---|")
+    print(f"| one process | {figures['fleet_single_s']:.2f} s |")
+    for method in ("spawn", "fork"):
+        print(
+            f"| {figures['fleet_jobs']} processes ({method}, pool start-up included) "
+            f"| {figures[f'fleet_{method}_s']:.2f} s |"
+        )
+    print("\n| market | same hour yesterday | LEAR Ens. | DNN Ens. | perfect foresight (revenue) |")
+    print("|---|---|---|---|---|")
+    captured = figures["captured"]
+    assert isinstance(captured, dict)
+    for market, row in captured.items():
+        ref = PUBLISHED[market]
+        print(
+            f"| {market} | {row['same hour yesterday']:.1f} % ({ref[0]}) | {row['LEAR Ensemble']:.1f} % ({ref[1]}) | "
+            f"{row['DNN Ensemble']:.1f} % ({ref[2]}) | 100 % ({row['perfect']:,.0f}) |"
+        )
+    print("\n| household | no battery | rule-based | optimized | optimized on yesterday's load/PV |")
+    print("|---|---|---|---|---|")
+    homes = figures["household"]
+    assert isinstance(homes, dict)
+    for market, bill in homes.items():
+        print(
+            f"| {market} prices | {bill['without']:.2f} | {bill['rule']:.2f} | {bill['optimized']:.2f} | "
+            f"{bill['yesterday']:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    typer.run(main)

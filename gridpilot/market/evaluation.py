@@ -1,0 +1,126 @@
+"""What dispatch on a forecast earns when settled on the real prices: the money measure of a forecast.
+
+Pure: series in, figures out. Every day is planned on its own (start = end SoC), on the forecast,
+and paid at the actual price; perfect foresight plans on the actual price itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gridpilot.market.dispatch import Battery, DispatchProblem, Solver
+from gridpilot.market.dispatch.battery import FloatArray
+
+STANDARD_BATTERY = Battery(
+    capacity_kwh=2000,
+    max_charge_kw=1000,
+    max_discharge_kw=1000,
+    charge_efficiency=0.95,
+    discharge_efficiency=0.95,
+    min_soc_pct=10,
+    max_soc_pct=90,
+)
+"""The issue's reference battery: 1 MW / 2 MWh, 95 % each way, SoC 10-90 %."""
+
+
+@dataclass(frozen=True)
+class ArbitrageEvaluation:
+    """Per day and in total: what the forecast-driven plan earned and what perfect foresight would have."""
+
+    days: pd.DataFrame
+    """Index: the delivery day; columns revenue and perfect_revenue (currency)."""
+    skipped_days: int
+    """Days of the data left out because a period or a value was missing."""
+
+    @property
+    def revenue(self) -> float:
+        """Total earnings of the plans made on the forecast, at the actual prices, less wear."""
+        return float(self.days["revenue"].sum())
+
+    @property
+    def perfect_revenue(self) -> float:
+        """Total earnings had each day been planned on its actual prices."""
+        return float(self.days["perfect_revenue"].sum())
+
+    @property
+    def captured_share(self) -> float:
+        """revenue / perfect_revenue (NaN when perfect foresight earns nothing)."""
+        return self.revenue / self.perfect_revenue if self.perfect_revenue > 0 else float("nan")
+
+
+def same_hour_yesterday(actual: pd.Series) -> pd.Series:
+    """The naive forecast: each period's price the day before (same wall-clock time)."""
+    shifted = actual.copy()
+    shifted.index = shifted.index + pd.Timedelta(days=1)
+    return shifted.reindex(actual.index)
+
+
+def step_minutes(index: pd.DatetimeIndex) -> float:
+    """The series' resolution: the most common distance between consecutive timestamps."""
+    if len(index) < 2:
+        raise ValueError("need at least two timestamps to tell the resolution")
+    gaps = pd.Series(index[1:] - index[:-1])
+    return float(gaps.mode().iloc[0].total_seconds()) / 60.0
+
+
+def complete_days(frame: pd.DataFrame, minutes: float) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
+    """Each delivery day whose periods are all present, evenly spaced and without a missing value."""
+    step = pd.Timedelta(minutes=minutes)
+    for day, rows in frame.groupby(frame.index.normalize(), sort=True):
+        if rows.isna().to_numpy().any() or len(rows) < 2:
+            continue
+        gaps = rows.index[1:] - rows.index[:-1]
+        if (gaps == step).all() and rows.index[0] == day and rows.index[-1] + step == day + pd.Timedelta(days=1):
+            yield pd.Timestamp(day), rows
+
+
+def evaluate_arbitrage(
+    actual: pd.Series,
+    forecast: pd.Series,
+    *,
+    battery: Battery = STANDARD_BATTERY,
+    soc_pct: float = 50.0,
+    last_days: int | None = None,
+    solver: Solver | None = None,
+) -> ArbitrageEvaluation:
+    """Plan every day on the forecast, settle on the actual price, and compare with perfect foresight."""
+    frame = pd.DataFrame({"actual": actual, "forecast": forecast.reindex(actual.index)})
+    minutes = step_minutes(pd.DatetimeIndex(frame.index))
+    days = list(complete_days(frame, minutes))
+    skipped = frame.index.normalize().nunique() - len(days)
+    if last_days is not None:
+        days = days[-last_days:]
+    solver = solver or Solver()
+    rows = []
+    for day, prices in days:
+        real = prices["actual"].to_numpy(dtype=np.float64)
+        planned = solver.solve(DispatchProblem(battery, prices["forecast"].to_numpy(np.float64), minutes, soc_pct))
+        perfect = solver.solve(DispatchProblem(battery, real, minutes, soc_pct))
+        rows.append(
+            {
+                "day": day,
+                "revenue": _earnings(planned.charge_kw, planned.discharge_kw, real, minutes, battery),
+                "perfect_revenue": -perfect.objective,
+            }
+        )
+    table = pd.DataFrame(rows, columns=["day", "revenue", "perfect_revenue"]).set_index("day")
+    return ArbitrageEvaluation(table, skipped)
+
+
+def _earnings(
+    charge_kw: FloatArray, discharge_kw: FloatArray, prices: FloatArray, minutes: float, battery: Battery
+) -> float:
+    hours = minutes / 60.0
+    energy = float((discharge_kw - charge_kw) @ prices) * hours / 1000.0
+    wear = float((charge_kw + discharge_kw).sum()) * hours * battery.degradation_cost_per_mwh / 1000.0
+    return energy - wear
+
+
+def site_bill(grid_kw: FloatArray, buy: FloatArray, sell: FloatArray, minutes: float) -> float:
+    """What the meter costs: imports at buy, exports earn sell (currency per MWh, power in kW)."""
+    hours = minutes / 60.0
+    return float(np.maximum(grid_kw, 0.0) @ buy - np.maximum(-grid_kw, 0.0) @ sell) * hours / 1000.0

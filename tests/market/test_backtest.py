@@ -1,0 +1,88 @@
+"""The rolling backtest: one forecast per day from earlier prices only, the same on one core or several."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridpilot.market.backtest import last_days, read_price_csv, run_backtest, write_forecasts
+from gridpilot.market.report import render_report
+from tests.market.forecasting.synthetic import noisy_walk
+
+
+def test_forecasts_every_period_of_the_last_days_with_the_naive_answer() -> None:
+    prices = noisy_walk(40)
+    result = run_backtest(prices, model_name="naive-daily", test_days=10)
+    frame = result.forecasts
+    assert list(frame.columns) == ["timestamp", "actual", "forecast"] and len(frame) == 240
+    assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-01-31", tz="UTC")
+    assert np.array_equal(frame["forecast"].to_numpy(), prices.shift(24).iloc[-240:].to_numpy())
+    assert np.array_equal(result.naive.to_numpy(), prices.shift(168).iloc[-240:].to_numpy())
+    errors = np.abs(frame["forecast"] - frame["actual"])
+    assert result.summary.mae == pytest.approx(errors.mean())
+    assert result.summary.rmae == pytest.approx(
+        errors.mean() / np.abs(result.naive.to_numpy() - frame["actual"]).mean()
+    )
+
+
+def test_changing_a_day_changes_only_its_actual_never_a_forecast() -> None:
+    prices = noisy_walk(80)
+    options = {"windows": (42,)}
+    changed = prices.copy()
+    changed.loc["2024-03-20"] += 50.0  # the last test day
+    first = run_backtest(prices, model_name="lear", test_days=2, options=options)
+    second = run_backtest(changed, model_name="lear", test_days=2, options=options)
+    assert np.array_equal(first.forecasts["forecast"].to_numpy(), second.forecasts["forecast"].to_numpy())
+    assert not np.array_equal(first.forecasts["actual"].to_numpy(), second.forecasts["actual"].to_numpy())
+
+
+def test_worker_processes_give_the_same_forecasts() -> None:
+    prices = noisy_walk(50)
+    alone = run_backtest(prices, model_name="lgbm", test_days=6, options={"rounds": 20})
+    done: list[int] = []
+    pooled = run_backtest(
+        prices, model_name="lgbm", test_days=6, options={"rounds": 20}, jobs=2, chunk_days=3, on_days_done=done.append
+    )
+    assert sum(done) == 6
+    pd.testing.assert_frame_equal(alone.forecasts, pooled.forecasts)
+
+
+def test_too_many_test_days_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot test"):
+        last_days(noisy_walk(10), 10)
+
+
+def test_csv_round_trip_and_report(tmp_path: Path) -> None:
+    prices = noisy_walk(20)
+    source = tmp_path / "prices.csv"
+    pd.DataFrame({"Real price": prices.to_numpy()}, index=prices.index.tz_localize(None)).to_csv(source)
+    price_file = read_price_csv(source)
+    assert price_file.naive_timestamps
+    pd.testing.assert_series_equal(price_file.prices, prices, check_names=False, check_freq=False)
+    result = run_backtest(price_file.prices, model_name="naive-weekly", test_days=3)
+    out = tmp_path / "forecasts.csv"
+    write_forecasts(result, out, price_file.naive_timestamps)
+    assert out.read_text().splitlines()[1].startswith("2024-01-18 00:00:00,")
+    page = render_report(result, "test <run>")
+    assert page.count("<svg") == 2 and "test &lt;run&gt;" in page and "<script" not in page
+
+
+def test_csv_problems_are_named(tmp_path: Path) -> None:
+    source = tmp_path / "prices.csv"
+    source.write_text(",price\n2024-01-01 00:00,1\n2024-01-01 00:00,2\n")
+    with pytest.raises(ValueError, match="no column 'Real price'"):
+        read_price_csv(source)
+    with pytest.raises(ValueError, match="repeats delivery starts"):
+        read_price_csv(source, "price")
+
+
+def test_exogenous_inputs_reach_the_model_for_the_forecast_day() -> None:
+    prices = noisy_walk(80)
+    load = pd.DataFrame({"load": prices.to_numpy() * 2 + 5}, index=prices.index)  # a perfect day-ahead signal
+    options = {"windows": (42,)}
+    without = run_backtest(prices, model_name="lear", test_days=2, options=options)
+    with_load = run_backtest(prices, model_name="lear", test_days=2, options=options, exogenous=load)
+    assert with_load.summary.mae < without.summary.mae / 2
