@@ -123,6 +123,22 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+SERVICES = {"postgresql": "postgres", "rabbitmq": "beam.smp"}  # machine services: CPU summed over their processes
+
+
+def service_cpu_seconds(command: str) -> float:
+    """utime+stime of every process whose command name is `command` (PostgreSQL's backends, RabbitMQ's VM)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            head, tail = stat.read_text().rsplit(")", 1)
+            if head.split("(", 1)[1] == command:
+                fields = tail.split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def descendants(pid: int) -> list[int]:
     """All live descendants (Linux /proc)."""
     try:
@@ -755,6 +771,7 @@ class Bench:
         if self.args.load_backlog:  # the acks wait in the worker's persistent session, then it drains them
             self.procs.stop(mqtt_worker)
         cpu_before = {p.name: cpu_seconds(p.popen.pid) for p in self.procs.items}
+        services_before = {name: service_cpu_seconds(command) for name, command in SERVICES.items()}
         generators = []
         for index in range(self.args.load_processes):
             path = self.dir / f"load-{index}.json"
@@ -852,6 +869,8 @@ class Bench:
             for p in self.procs.items
             if p.name in cpu_before and p.popen.poll() is None
         }
+        for name, command in SERVICES.items():
+            used[name] = round(service_cpu_seconds(command) - services_before[name], 1)
         span = last - finished_gen["started"]
         self.results.add(
             "load",
