@@ -512,6 +512,8 @@ class Bench:
         extra["GRIDPILOT_MQTT_CLIENT_ID"] = f"gridpilot-worker-{self.prefix}"
         if args.with_rabbit:
             extra.update(GRIDPILOT_AMQP_URL=AMQP_URL, GRIDPILOT_AMQP_PREFIX=self.prefix)
+        if args.batch_size:
+            extra["GRIDPILOT_WORKER_BATCH_SIZE"] = str(args.batch_size)
         self.env = base_env(database, self.dir / "server-data", **extra)
 
     # set-up
@@ -813,7 +815,8 @@ class Bench:
                     cpu_before[mqtt_worker.name] = 0.0
             if finished_gen is not None and stored >= finished_gen["confirmed"]:
                 break
-            if finished_gen is not None and len(samples) > 40 and samples[-40][1] == stored:
+            starting = time.time() - finished_gen.get("drain_from", 0) < 60 if finished_gen else True  # worker start
+            if finished_gen is not None and not starting and len(samples) > 40 and samples[-40][1] == stored:
                 log("[yellow]no progress for 20 s; stopping the wait[/yellow]")
                 break
             time.sleep(0.5)
@@ -992,6 +995,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connect-timeout-s", type=float, default=300.0)
     parser.add_argument("--load-messages", type=int, help="default 5,000 in-process, 30,000 with RabbitMQ")
     parser.add_argument("--load-connections", type=int, default=8, help="MQTT connections per load process")
+    parser.add_argument("--batch-size", type=int, help="GRIDPILOT_WORKER_BATCH_SIZE of the workers (default: theirs)")
     parser.add_argument("--load-processes", type=int, default=2, help="load generator processes")
     parser.add_argument(
         "--load-backlog",
