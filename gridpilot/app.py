@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,10 +22,12 @@ from gridpilot.fleet import distribution
 from gridpilot.fleet.router import router as fleet_router
 from gridpilot.fleet.schemas import ScheduleIn
 from gridpilot.health import router as health_router
+from gridpilot.market.daily_job import DailyJob
 from gridpilot.market.router import router as market_router
 from gridpilot.market.serving import ModelCache
 from gridpilot.messaging.mqtt import MqttPublisher
 from gridpilot.messaging.queue import open_queue
+from gridpilot.messaging.tasks import solver_for
 from gridpilot.observability import MetricsMiddleware
 from gridpilot.problem import install_problem_handlers
 from gridpilot.telemetry.router import router as telemetry_router
@@ -39,7 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.mqtt.start()
         if settings.amqp_url:
             app.state.device_queue = await open_queue(settings, app.state.session_factory)
+        optimizer = _start_optimizer(app, settings) if settings.optimize_daily_at is not None else None
         yield
+        if optimizer is not None:
+            optimizer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await optimizer
         if app.state.device_queue is not None:
             await app.state.device_queue.close()
         if app.state.mqtt is not None:
@@ -74,6 +83,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _start_optimizer(app: FastAPI, settings: Settings) -> asyncio.Task[None]:
+    """The daily fleet optimization (and drift checks) as a background task of this server process."""
+    job = DailyJob(
+        settings=settings,
+        session_factory=app.state.session_factory,
+        cache=app.state.model_cache,
+        solver=solver_for(settings),
+        publisher=app.state.mqtt,
+    )
+    return asyncio.create_task(job.run(), name="fleet-optimizer")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

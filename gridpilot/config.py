@@ -7,6 +7,7 @@ and it is passed down (`get_settings` is the FastAPI dependency that tests overr
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -75,6 +76,27 @@ class Settings(BaseSettings):
     )
     entsoe_api_key: SecretStr | None = Field(
         default=None, description="ENTSO-E Transparency Platform token; unset = the ENTSOE_API_KEY variable."
+    )
+
+    optimize_daily_at: time | None = Field(
+        default=None,
+        description="Market-local time (e.g. 12:30) at which the server optimizes every market's fleet for the next "
+        "day; unset = no daily job.",
+    )
+    optimize_drift_every_min: int = Field(
+        default=15, ge=0, description="With the daily job: check plans against measured SoC this often; 0 = never."
+    )
+    optimize_drift_threshold_pct: float = Field(
+        default=5.0, gt=0, description="Re-optimize the rest of the day when measured SoC is this far off the plan."
+    )
+    optimize_end_soc_pct: float | None = Field(
+        default=None, ge=0, le=100, description="SoC every day's plan ends at; unset = the middle of a device's range."
+    )
+    optimize_degradation_cost_per_mwh: float = Field(default=0.0, ge=0, description="Wear cost of throughput.")
+    optimize_jobs: int = Field(default=1, ge=1, description="Processes solving in-process (without RabbitMQ).")
+    optimize_chunk_size: int = Field(default=500, ge=1, description="Devices per solving chunk or RabbitMQ task.")
+    optimize_task_timeout_s: float = Field(
+        default=600.0, gt=0, description="How long a fleet run waits for its RabbitMQ tasks to be solved."
     )
 
     @property

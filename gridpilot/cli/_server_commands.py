@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gridpilot.cli import (
+    bids,
     broker,
     database,
     dlq,
@@ -15,6 +16,7 @@ from gridpilot.cli import (
     models,
     openapi,
     operators,
+    optimize,
     prices,
     server,
     worker,
@@ -36,3 +38,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models.app, name="models")
     app.add_typer(forecast.app, name="forecast")
     app.add_typer(evaluate.app, name="evaluate")
+    app.add_typer(optimize.app, name="optimize")
+    app.add_typer(bids.app, name="bids")

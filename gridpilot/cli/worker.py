@@ -2,7 +2,8 @@
 
 With GRIDPILOT_MQTT_URL the worker subscribes to the devices' topics and puts each message
 on the device-message queue: RabbitMQ when GRIDPILOT_AMQP_URL is set, else straight into
-the database. With GRIDPILOT_AMQP_URL it also consumes the RabbitMQ queue in batches.
+the database. With GRIDPILOT_AMQP_URL it also consumes the RabbitMQ queue in batches, and
+solves fleet optimization tasks (`gridpilot.messaging.tasks`).
 Only one process may hold the MQTT persistent session; start additional workers with
 `gridpilot worker --no-mqtt` to share the RabbitMQ queue.
 """
@@ -57,8 +58,10 @@ def worker(
             jobs.append(MqttConsumer(settings, queue).run())
         if settings.amqp_url:
             from gridpilot.messaging.batches import BatchConsumer  # aio-pika only where RabbitMQ is configured
+            from gridpilot.messaging.tasks import OptimizationConsumer
 
             jobs.append(BatchConsumer(settings, session_factory).run())
+            jobs.append(OptimizationConsumer(settings).run())
         try:
             await run_until(stop.wait(), _all(jobs))
         finally:

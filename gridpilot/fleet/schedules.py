@@ -103,12 +103,15 @@ async def submit(
     batch: bool,
     partial: bool = False,
     source: str = "api",
+    replace_from: datetime | None = None,
 ) -> BatchResult:
     """Validate every schedule and store the valid ones as new versions.
 
     All-or-nothing unless `partial`: with any violation and not partial, nothing is stored
     and ScheduleRejected lists every violation with its JSON pointer into the request
-    (prefixed with /{index} for a batch).
+    (prefixed with /{index} for a batch). With `replace_from`, each new version takes over
+    from that instant when it is earlier than its first interval (a re-planned day replaces
+    the whole day, also where the new plan starts idle).
     """
     device_ids = list(
         dict.fromkeys(r["device_id"] for r in raws if isinstance(r, dict) and isinstance(r.get("device_id"), str))
@@ -146,7 +149,9 @@ async def submit(
         errors = [e for r in rejected for e in r.errors]
         what = f"{len(rejected)} of {len(raws)} schedule(s) refused" if batch else "the schedule was refused"
         raise ScheduleRejected(f"{what}; nothing was stored", errors=errors)
-    accepted = await _store(session=session, valid=valid, actor=actor, now=now, source=source)
+    accepted = await _store(
+        session=session, valid=valid, actor=actor, now=now, source=source, replace_from=replace_from
+    )
     observability.SCHEDULES.labels("accepted").inc(len(accepted))
     audit_service.record(
         session=session,
@@ -169,11 +174,22 @@ def _problem_error(violation: Violation) -> dict[str, str]:
 
 
 async def _store(
-    *, session: AsyncSession, valid: list[_Valid], actor: Actor, now: datetime, source: str
+    *,
+    session: AsyncSession,
+    valid: list[_Valid],
+    actor: Actor,
+    now: datetime,
+    source: str,
+    replace_from: datetime | None = None,
 ) -> list[AcceptedSchedule]:
     """Insert schedules and intervals in bulk, bump device versions, mark older versions superseded."""
     if not valid:
         return []
+
+    def takeover(item: _Valid) -> datetime:
+        first = item.schedule.intervals[0].start
+        return first if replace_from is None else min(first, replace_from)
+
     pending = IntervalStatus.PENDING.value
     for item in valid:
         item.device.schedule_version += 1
@@ -186,7 +202,7 @@ async def _store(
                     {
                         "device_id": item.device.id,
                         "version": item.device.schedule_version,
-                        "effective_from": item.schedule.intervals[0].start,
+                        "effective_from": takeover(item),
                         "created_at": now,
                         "created_by": actor.label,
                         "source": source,
@@ -209,7 +225,7 @@ async def _store(
         {
             "device": item.device.id,
             "new_version": item.device.schedule_version,
-            "new_from": item.schedule.intervals[0].start,
+            "new_from": takeover(item),
         }
         for item in valid
         if item.device.schedule_version > 1

@@ -57,3 +57,38 @@ class TrainingFailed(DomainError):
 
     status = 422
     title = "Training failed"
+
+
+class NoFleetDevices(DomainError):
+    """No active device belongs to the market's fleet (none carries its market tag)."""
+
+    status = 404
+    title = "No devices in the market's fleet"
+
+
+class SolverUnavailable(DomainError):
+    """The fleet's problems could not be solved where they were sent (e.g. no worker took the RabbitMQ tasks)."""
+
+    status = 503
+    title = "Optimization not completed"
+
+
+class BidsNotFound(DomainError):
+    """No bids were built for that market and day."""
+
+    status = 404
+    title = "Bids not found"
+
+
+class BiddingInputsMissing(DomainError):
+    """Bids cannot be built: no forecast for some hours, or no device plans the delivery day."""
+
+    status = 409
+    title = "Bidding inputs missing"
+
+
+class DemandResponseRejected(DomainError):
+    """The demand-response event cannot be stored as given; nothing was stored."""
+
+    status = 422
+    title = "Demand-response event rejected"

@@ -1,8 +1,8 @@
-"""Market tables: markets, prices, the registry of trained forecast models and the log of their predictions."""
+"""Market tables: markets, prices, forecast models and predictions, and the bids with their decisions and outcomes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
@@ -82,3 +82,83 @@ class ForecastPrediction(Base):
     resolution_minutes: Mapped[int] = mapped_column(SmallInteger)
     price: Mapped[float]
     issued_at: Mapped[datetime]
+
+
+class BidSubmission(Base):
+    """One market-day's bids as sent to an exchange: one per market and day, resent only under its own key."""
+
+    __tablename__ = "bid_submissions"
+    __table_args__ = (UniqueConstraint("market", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    market: Mapped[str] = mapped_column(ForeignKey("markets.code", ondelete="CASCADE"))
+    day: Mapped[date]
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    exchange: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # built, submitted or failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+
+
+class StoredBid(Base):
+    """One hourly order of a submission: side, quantity and limit price, with the forecast it was priced on."""
+
+    __tablename__ = "bids"
+    __table_args__ = (UniqueConstraint("submission_id", "delivery_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("bid_submissions.id", ondelete="CASCADE"))
+    delivery_start: Mapped[datetime]
+    side: Mapped[str] = mapped_column(String(8))
+    quantity_mw: Mapped[float]
+    limit_price: Mapped[float]
+    forecast_price: Mapped[float]
+
+
+class BidOutcome(Base):
+    """What the exchange accepted of one bid, and at what clearing price."""
+
+    __tablename__ = "bid_outcomes"
+
+    bid_id: Mapped[int] = mapped_column(ForeignKey("bids.id", ondelete="CASCADE"), primary_key=True)
+    accepted_mw: Mapped[float]
+    clearing_price: Mapped[float]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DemandResponseSignal(Base):
+    """A grid operator's request for less consumption or more export in a window; it overrides the economics."""
+
+    __tablename__ = "demand_response_events"
+    __table_args__ = (Index("ix_demand_response_events_market_start", "market", "start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    market: Mapped[str] = mapped_column(ForeignKey("markets.code", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    requested_mw: Mapped[float | None]
+    source: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HourlyDecision(Base):
+    """The storage decision of one delivery hour (sell, store or consume) and why it was taken."""
+
+    __tablename__ = "market_decisions"
+    __table_args__ = (UniqueConstraint("submission_id", "delivery_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("bid_submissions.id", ondelete="CASCADE"))
+    delivery_start: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(8))
+    position_mw: Mapped[float]
+    forecast_price: Mapped[float]
+    reason: Mapped[str] = mapped_column(String(1000))
+    demand_response_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("demand_response_events.id", ondelete="SET NULL")
+    )

@@ -1,17 +1,21 @@
-"""HTTP routes of the market: prices in and out, forecasts from the current models, and their live error."""
+"""HTTP routes of the market: prices, forecasts and their live error, bids and demand-response events."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from gridpilot.auth.dependencies import CurrentAdmin, CurrentOperator
 from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
-from gridpilot.market import monitoring, registry, serving
+from gridpilot.market import bidding_service, monitoring, registry, serving
 from gridpilot.market import service as price_service
 from gridpilot.market.dependencies import KnownMarket, ModelCacheDep
 from gridpilot.market.schemas import (
+    BidDayOut,
+    DemandResponseIn,
+    DemandResponseOut,
     ForecastErrorOut,
     ForecastIn,
     ForecastOut,
@@ -94,3 +98,29 @@ async def list_models(
     records = await registry.list_models(session=session, market=market)
     current = await registry.current_ids(session=session)
     return [ModelOut.model_validate(r).model_copy(update={"current": r.id in current}) for r in records]
+
+
+@router.get("/bids", response_model=BidDayOut, responses={404: {"description": "Unknown market, or no bids that day"}})
+async def day_bids(
+    market: KnownMarket,
+    _: CurrentOperator,
+    session: SessionDep,
+    day: Annotated[date, Query(description="The delivery day, in the market's time zone")],
+) -> BidDayOut:
+    """A market-day's bids with what the exchange accepted, and every hour's storage decision with its reason."""
+    return await bidding_service.day_report(session=session, market=market.code, day=day)
+
+
+@router.post(
+    "/demand-response",
+    response_model=DemandResponseOut,
+    status_code=201,
+    responses={404: PROBLEMS[404], 422: {"description": "Refused, nothing stored; every violation listed"}},
+)
+async def create_demand_response(
+    body: DemandResponseIn, actor: CurrentAdmin, session: SessionDep, now: NowDep
+) -> DemandResponseOut:
+    """Record a request for less consumption or more export; bids built afterwards put it before price."""
+    signal = await bidding_service.record_event(session=session, event_in=body, actor=actor, now=now)
+    await session.commit()
+    return DemandResponseOut.model_validate(signal)

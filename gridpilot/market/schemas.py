@@ -1,4 +1,4 @@
-"""Market request and response bodies: prices, forecasts, registered models and forecast errors."""
+"""Market request and response bodies: prices, forecasts, models, forecast errors, bids and demand response."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridpilot.market.bidding import Action, DemandResponseKind, Side
 from gridpilot.timeutil import UtcDateTime
 
 MarketCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", examples=["NP"])]
@@ -133,3 +134,77 @@ class ForecastErrorOut(BaseModel):
     mae: float | None
     mean_actual: float | None
     mae_pct_of_mean: float | None = Field(description="MAE as a percentage of the mean absolute actual price")
+
+
+class DemandResponseIn(BaseModel):
+    """A grid operator's request for the delivery hours starting in [start, end)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    market: MarketCode
+    kind: DemandResponseKind
+    start: UtcDateTime = Field(description="RFC 3339 with an offset; on a whole hour")
+    end: UtcDateTime = Field(description="RFC 3339 with an offset; on a whole hour, after start")
+    requested_mw: float | None = Field(
+        default=None, gt=0, le=1e5, allow_inf_nan=False,
+        description="How far to lower the portfolio's net position below the plan; omitted: as far as possible",
+    )
+    source: str = Field(default="api", min_length=1, max_length=200)
+
+
+class DemandResponseOut(BaseModel):
+    """A stored demand-response event."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    market: str
+    kind: DemandResponseKind
+    start: datetime
+    end: datetime
+    requested_mw: float | None
+    source: str
+    created_by: str
+    created_at: datetime
+
+
+class BidOut(BaseModel):
+    """One hourly bid and, once cleared, what the exchange accepted."""
+
+    delivery_start: datetime
+    side: Side
+    quantity_mw: float
+    limit_price: float
+    forecast_price: float
+    accepted_mw: float | None = Field(description="None until the exchange answered")
+    clearing_price: float | None
+
+
+class DecisionOut(BaseModel):
+    """The storage decision of one delivery hour and its reason."""
+
+    delivery_start: datetime
+    action: Action
+    position_mw: float = Field(description="The portfolio's planned net position: + buying, − selling")
+    forecast_price: float
+    reason: str
+    demand_response_event_id: int | None
+
+
+class BidDayOut(BaseModel):
+    """A market-day's submission: its bids with their outcomes and every hour's decision."""
+
+    market: str
+    day: date
+    submission_id: int
+    idempotency_key: str
+    exchange: str
+    status: str = Field(description="built, submitted or failed (a rerun resends under the same key)")
+    attempts: int
+    error: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    accepted_buy_mwh: float
+    accepted_sell_mwh: float
+    bids: list[BidOut]
+    decisions: list[DecisionOut]

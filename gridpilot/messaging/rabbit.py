@@ -5,6 +5,7 @@ Topology under a prefix (`gridpilot` in production; tests use their own):
 - `{prefix}.retry`            durable queue without consumers: a message waits out its per-message TTL there,
                               then RabbitMQ dead-letters it back to `{prefix}.device-messages`
 - `{prefix}.dead-letters`     fanout exchange and durable queue (the DLQ) for messages that will not be processed
+- `{prefix}.optimization-tasks` durable queue of fleet optimization tasks (`gridpilot.messaging.tasks`)
 
 A message is one device message, with headers device_id, channel, first_received (RFC 3339
 UTC) and attempts, or a bundle of many (content type `bundle.CONTENT_TYPE`, headers bundle =
@@ -39,11 +40,14 @@ class Names:
     main: str
     retry: str
     dead: str
+    tasks: str  # fleet optimization tasks (gridpilot.messaging.tasks)
 
     @classmethod
     def of(cls, prefix: str) -> Names:
         """The names under `prefix`."""
-        return cls(f"{prefix}.device-messages", f"{prefix}.retry", f"{prefix}.dead-letters")
+        return cls(
+            f"{prefix}.device-messages", f"{prefix}.retry", f"{prefix}.dead-letters", f"{prefix}.optimization-tasks"
+        )
 
 
 async def declare(channel: AbstractChannel, names: Names) -> None:
@@ -59,7 +63,7 @@ async def declare(channel: AbstractChannel, names: Names) -> None:
 
 async def delete(channel: AbstractChannel, names: Names) -> None:
     """Remove the queues and the exchange (tests clean up their prefix with it)."""
-    for queue in (names.main, names.retry, names.dead):
+    for queue in (names.main, names.retry, names.dead, names.tasks):
         await channel.queue_delete(queue)
     await channel.exchange_delete(names.dead)
 

@@ -156,8 +156,8 @@ class LearModel:
         )
         arrays: dict[str, Any] = {}  # Any: numpy's savez stubs mistake **arrays for its own flags
         for number, calibration in enumerate(self.calibrations):
-            arrays[f"{number}_x_median"], arrays[f"{number}_x_scale"] = calibration.x_scaler._fitted()
-            arrays[f"{number}_y_median"], arrays[f"{number}_y_scale"] = calibration.y_scaler._fitted()
+            arrays[f"{number}_x_median"], arrays[f"{number}_x_scale"] = calibration.x_scaler.parameters()
+            arrays[f"{number}_y_median"], arrays[f"{number}_y_scale"] = calibration.y_scaler.parameters()
             arrays[f"{number}_coef"], arrays[f"{number}_intercept"] = calibration.coef, calibration.intercept
         np.savez(directory / ARRAYS, **arrays)
 

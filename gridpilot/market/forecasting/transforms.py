@@ -28,15 +28,16 @@ class AsinhScaler:
 
     def transform(self, data: np.ndarray) -> np.ndarray:
         """asinh((x - median) / MAD), column by column."""
-        median, scale = self._fitted()
+        median, scale = self.parameters()
         return np.asarray(np.arcsinh((data - median) / scale), dtype=np.float64)
 
     def inverse_transform(self, data: np.ndarray) -> np.ndarray:
         """Back to prices: sinh(z) * MAD + median."""
-        median, scale = self._fitted()
+        median, scale = self.parameters()
         return np.asarray(np.sinh(data) * scale + median, dtype=np.float64)
 
-    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
+    def parameters(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted medians and scales (what `save` stores), refusing an unfitted scaler."""
         if self.median is None or self.scale is None:
             raise RuntimeError("the scaler is not fitted")
         return self.median, self.scale

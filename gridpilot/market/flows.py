@@ -1,0 +1,234 @@
+"""Fleet optimization: a market day's prices → a plan per device of the market's fleet → schedules in the fleet.
+
+A device belongs to market M's fleet when it is active (not decommissioned) and tagged `market:M`. Each
+plan starts from the device's last reported SoC and ends the day at `fleet_plans.end_soc_pct`. The caller
+owns the transaction (commit, then push the returned device ids); a re-run of the same day stores nothing
+for devices whose plan did not change and replaces the whole day for those whose plan did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from time import perf_counter
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gridpilot.auth.schemas import Actor
+from gridpilot.config import Settings
+from gridpilot.fleet import schedules as schedule_service
+from gridpilot.fleet import service as device_service
+from gridpilot.fleet.exceptions import ScheduleRejected
+from gridpilot.fleet.schemas import DeviceScheduleOut
+from gridpilot.market import service as price_service
+from gridpilot.market.day_prices import day_prices
+from gridpilot.market.dispatch import Dispatch, to_schedule
+from gridpilot.market.exceptions import NoFleetDevices
+from gridpilot.market.fleet_plans import FleetDevice, battery_of, market_tag, problem_for
+from gridpilot.market.fleet_solvers import ChunkDone, PlanSolver
+from gridpilot.market.series import day_bounds
+from gridpilot.market.serving import ModelCache
+from gridpilot.protocol import Interval, Mode, Schedule
+
+OPTIMIZER = Actor(kind="system", id="optimizer", name="optimizer")
+SOURCE = "optimizer"  # the `source` of every schedule a fleet run stores
+_PAGE = 1000
+
+StageProgress = Callable[[str, int, int], None]
+"""Called with (stage, done, total) as a run advances: stages 'devices', 'prices', 'solve', 'store'."""
+
+
+@dataclass
+class FleetRun:
+    """What a fleet run did, device by device in summary, and how long each stage took (seconds)."""
+
+    market: str
+    day: date
+    prices_source: str = ""
+    model: str | None = None
+    devices: int = 0
+    stored: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    idle: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    drifted: dict[str, float] = field(default_factory=dict)  # measured minus planned SoC (drift runs)
+    objective: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+async def optimize_fleet(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    cache: ModelCache,
+    solver: PlanSolver,
+    market: str,
+    day: date,
+    now: datetime,
+    dry_run: bool = False,
+    progress: StageProgress | None = None,
+) -> FleetRun:
+    """Plan `day` for every device of the market's fleet and store the schedules (none with dry_run)."""
+    report = FleetRun(market=market, day=day)
+    clock = perf_counter()
+    await price_service.get_market(session=session, code=market)
+    devices = await fleet_devices(session=session, settings=settings, market=market, now=now, report=report)
+    _advance(progress, "devices", report.devices, report.devices)
+    report.seconds["devices"] = perf_counter() - clock
+    clock = perf_counter()
+    prices = await day_prices(session=session, settings=settings, cache=cache, market=market, day=day, now=now)
+    report.prices_source, report.model = prices.source, prices.model
+    _advance(progress, "prices", 1, 1)
+    report.seconds["prices"] = perf_counter() - clock
+    clock = perf_counter()
+    plans = await solve_plans(
+        solver, devices, prices.prices, step_minutes=prices.resolution_minutes, settings=settings, progress=progress
+    )
+    report.seconds["solve"] = perf_counter() - clock
+    clock = perf_counter()
+    await store_plans(
+        session=session, settings=settings, devices=devices, plans=plans, start=prices.starts[0],
+        day_end=day_bounds(day, prices.timezone)[1], now=now, report=report, dry_run=dry_run, progress=progress,
+    )
+    report.seconds["store"] = perf_counter() - clock
+    return report
+
+
+async def fleet_devices(
+    *, session: AsyncSession, settings: Settings, market: str, now: datetime, report: FleetRun
+) -> list[FleetDevice]:
+    """The market's fleet with a reported SoC; the others go to report.skipped with the reason."""
+    liveness = device_service.liveness(settings)
+    found: list[FleetDevice] = []
+    after: str | None = None
+    while True:
+        page = await device_service.list_devices(
+            session=session, now=now, liveness=liveness, limit=_PAGE, after_id=after, tag=market_tag(market)
+        )
+        for device in page:
+            report.devices += 1
+            if device.last_soc_pct is None or device.last_soc_at is None:
+                report.skipped[device.id] = "no SoC reported yet: the plan needs a starting point"
+                continue
+            try:
+                battery = battery_of(
+                    device_service.battery_limits(device),
+                    degradation_cost_per_mwh=settings.optimize_degradation_cost_per_mwh,
+                )
+            except ValueError as exc:
+                report.skipped[device.id] = f"limits the optimizer cannot use: {exc}"
+                continue
+            found.append(FleetDevice(device.id, battery, device.last_soc_pct, device.last_soc_at))
+        if len(page) < _PAGE:
+            break
+        after = page[-1].id
+    if report.devices == 0:
+        raise NoFleetDevices(
+            f"no active device is tagged {market_tag(market)!r}: tag the devices of market {market} with it "
+            f"(PATCH /api/v1/devices/{{id}} with tags)"
+        )
+    return found
+
+
+async def solve_plans(
+    solver: PlanSolver,
+    devices: Sequence[FleetDevice],
+    prices: Sequence[float],
+    *,
+    step_minutes: int,
+    settings: Settings,
+    progress: StageProgress | None,
+) -> list[Dispatch]:
+    """The plan of every device over `prices` (consecutive periods up to the day's end), from its measured SoC."""
+    array = np.asarray(prices, dtype=np.float64)
+    problems = [
+        problem_for(d, prices=array, step_minutes=step_minutes, end_soc=settings.optimize_end_soc_pct)
+        for d in devices
+    ]
+    done = 0
+
+    def on_chunk(count: int) -> None:
+        nonlocal done
+        done += count
+        _advance(progress, "solve", done, len(problems))
+
+    _advance(progress, "solve", 0, len(problems))
+    chunk_done: ChunkDone = on_chunk
+    return await solver.solve(problems, on_chunk=chunk_done) if problems else []
+
+
+async def store_plans(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    devices: Sequence[FleetDevice],
+    plans: Sequence[Dispatch],
+    start: datetime,
+    day_end: datetime,
+    now: datetime,
+    report: FleetRun,
+    dry_run: bool,
+    progress: StageProgress | None,
+) -> None:
+    """Submit, as plans from `start` to the day's end, the schedules that differ from what the devices hold there."""
+    replace_from = start
+    views = {
+        v.device_id: v
+        for v in await schedule_service.device_views(session=session, device_ids=[d.id for d in devices], now=now)
+    }
+    raws: list[dict[str, object]] = []
+    order: list[str] = []
+    for device, plan in zip(devices, plans, strict=True):
+        report.objective += plan.objective
+        if plan.warnings:
+            report.warnings[device.id] = plan.warnings
+        schedule = to_schedule(plan, battery=device.battery, device_id=device.id, start=start)
+        held, later = _held(views.get(device.id), replace_from, day_end)
+        planned = schedule.intervals if schedule is not None else ()
+        if planned == held:
+            (report.unchanged if planned else report.idle).append(device.id)
+            continue
+        if not planned:
+            report.skipped[device.id] = "the new plan is idle but a schedule cannot be empty: the stored plan stays"
+            continue
+        raws.append(Schedule(device.id, planned + later).to_json())
+        order.append(device.id)
+    _advance(progress, "store", 0, len(raws))
+    if dry_run or not raws:
+        report.stored.extend(order)
+        return
+    try:
+        result = await schedule_service.submit(
+            session=session, raws=raws, actor=OPTIMIZER, now=now, policy=schedule_service.schedule_policy(settings),
+            batch=True, partial=True, source=SOURCE, replace_from=replace_from,
+        )
+    except ScheduleRejected as exc:  # every one refused
+        for device_id in order:
+            report.skipped[device_id] = f"the fleet refused the schedule: {exc.detail}"
+        return
+    report.stored.extend(a.device_id for a in result.accepted)
+    for rejected in result.rejected:
+        reasons = "; ".join(e["detail"] for e in rejected.errors)
+        report.skipped[order[rejected.index]] = f"the fleet refused the schedule: {reasons}"
+    _advance(progress, "store", len(raws), len(raws))
+
+
+def _held(
+    view: DeviceScheduleOut | None, replace_from: datetime, day_end: datetime
+) -> tuple[tuple[Interval, ...], tuple[Interval, ...]]:
+    """The device's intervals from replace_from to the day's end, and those after the day (kept as they are)."""
+    if view is None:
+        return (), ()
+    held = [Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in view.intervals if i.end > replace_from]
+    return (
+        tuple(i for i in held if i.start < day_end),
+        tuple(i for i in held if i.start >= day_end),
+    )
+
+
+def _advance(progress: StageProgress | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)

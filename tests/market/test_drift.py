@@ -1,0 +1,76 @@
+"""Intraday re-optimization: a device whose measured SoC left its plan gets the rest of the day re-planned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gridpilot.auth.schemas import SYSTEM
+from gridpilot.config import Settings
+from gridpilot.fleet import schedules as schedule_service
+from gridpilot.fleet import service as device_service
+from gridpilot.market import fleet_jobs
+from gridpilot.market.fleet_plans import planned_soc_pct
+from gridpilot.market.series import day_bounds
+from gridpilot.protocol import Interval, Mode
+from tests.market.fleet_setup import DAY, NOW, SOLVER, TZ, add_device, cache, database, seed_market, set_soc
+
+INTRADAY = datetime(2024, 11, 4, 9, 20, tzinfo=UTC)  # 10:20 in Oslo on the planned day
+PERIOD = datetime(2024, 11, 4, 9, 0, tzinfo=UTC)  # the hour INTRADAY falls in
+
+
+async def test_only_the_drifting_devices_rest_of_the_day_is_replaced(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            for device_id in ("drifted", "on-plan", "operator", "stale"):
+                await add_device(session, device_id, soc=50.0)
+            await session.commit()
+        await fleet_jobs.plan_day(
+            session_factory=factory, settings=settings, cache=cache(), solver=SOLVER, publisher=None, market="NP",
+            day=DAY, now=NOW,
+        )
+        day_start, day_end = day_bounds(DAY, TZ)
+        async with factory() as session:
+            operator = {"device_id": "operator", "intervals": [Interval(PERIOD, PERIOD + timedelta(hours=1),
+                                                                        Mode.CHARGE, 1.0).to_json()]}
+            await schedule_service.submit(
+                session=session, raws=[operator], actor=SYSTEM, now=NOW, policy=schedule_service.schedule_policy(
+                    settings), batch=False,
+            )
+            before = await _views(session, INTRADAY)
+            limits = device_service.battery_limits(await device_service.get(session=session, device_id="drifted"))
+            planned = planned_soc_pct(before["drifted"], limits=limits, at=PERIOD, day_end=day_end, end_soc=50.0)
+            measured = planned + 20.0 if planned < 60 else planned - 20.0
+            await set_soc(session, "drifted", measured, PERIOD)
+            on_plan = planned_soc_pct(before["on-plan"], limits=limits, at=PERIOD, day_end=day_end, end_soc=50.0)
+            await set_soc(session, "on-plan", on_plan + 1.0, PERIOD)
+            await set_soc(session, "operator", 88.0, PERIOD)
+            await set_soc(session, "stale", 88.0, day_start)
+            await session.commit()
+
+        report = await fleet_jobs.correct_drift(
+            session_factory=factory, settings=settings, cache=cache(), solver=SOLVER, publisher=None, market="NP",
+            now=INTRADAY,
+        )
+
+        assert report.stored == ["drifted"] and set(report.drifted) == {"drifted", "operator"}
+        assert "not the optimizer's" in report.skipped["operator"] and "too old" in report.skipped["stale"]
+        async with factory() as session:
+            after = await _views(session, INTRADAY)
+        assert [i for i in after["drifted"] if i.start < PERIOD] == [
+            i._replace(end=min(i.end, PERIOD)) for i in before["drifted"] if i.start < PERIOD
+        ]  # the morning as it was
+        assert all(i.end <= day_end for i in after["drifted"])
+        replanned = planned_soc_pct(after["drifted"], limits=limits, at=PERIOD, day_end=day_end, end_soc=50.0)
+        assert replanned == pytest.approx(measured, abs=0.01)  # the rest of the day starts from the measurement
+        assert after["on-plan"] == before["on-plan"] and after["operator"] == before["operator"]
+
+
+async def _views(session: AsyncSession, now: datetime) -> dict[str, list[Interval]]:
+    found = await schedule_service.device_views(
+        session=session, device_ids=["drifted", "on-plan", "operator", "stale"], now=now
+    )
+    return {v.device_id: [Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in v.intervals] for v in found}

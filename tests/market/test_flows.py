@@ -1,0 +1,143 @@
+"""Fleet optimization: one valid schedule per device of the market's fleet, idempotent re-runs, clear refusals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gridpilot.auth.schemas import SYSTEM
+from gridpilot.config import Settings
+from gridpilot.fleet import schedules as schedule_service
+from gridpilot.fleet import service as device_service
+from gridpilot.market import fleet_jobs
+from gridpilot.market.exceptions import ForecastDayOutOfRange, NoCurrentModel, NoFleetDevices, UnknownMarket
+from gridpilot.market.fleet_plans import planned_soc_pct
+from gridpilot.market.flows import FleetRun
+from gridpilot.market.series import day_bounds
+from gridpilot.protocol import Interval, Mode, validate_schedule
+from tests.market.factories import hourly_points, store_points
+from tests.market.fleet_setup import DAY, NOW, SOLVER, TZ, add_device, cache, database, seed_market, set_soc
+
+
+async def plan(factory: async_sessionmaker[AsyncSession], settings: Settings, **overrides: object) -> FleetRun:
+    arguments: dict[str, object] = {
+        "session_factory": factory, "settings": settings, "cache": cache(), "solver": SOLVER, "publisher": None,
+        "market": "NP", "day": DAY, "now": NOW, **overrides,
+    }
+    return await fleet_jobs.plan_day(**arguments)  # type: ignore[arg-type]
+
+
+async def views(factory: async_sessionmaker[AsyncSession], *device_ids: str) -> dict[str, list[Interval]]:
+    async with factory() as session:
+        found = await schedule_service.device_views(session=session, device_ids=list(device_ids), now=NOW)
+    return {v.device_id: [Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in v.intervals] for v in found}
+
+
+async def test_every_device_of_the_fleet_gets_one_valid_schedule_and_the_rest_a_reason(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            for device_id, soc in (("bat-1", 50.0), ("bat-2", 20.0), ("bat-3", 85.0)):
+                await add_device(session, device_id, soc=soc)
+            await add_device(session, "never-reported", soc=None)
+            await add_device(session, "other-market", tags=("market:BE",))
+            await add_device(session, "retired")
+            retired = await device_service.get(session=session, device_id="retired")
+            await device_service.decommission(session=session, device=retired, actor=SYSTEM, now=NOW)
+            await session.commit()
+
+        report = await plan(factory, settings)
+
+        assert sorted(report.stored) == ["bat-1", "bat-2", "bat-3"] and report.devices == 4
+        assert report.skipped == {"never-reported": "no SoC reported yet: the plan needs a starting point"}
+        assert report.prices_source == "forecast" and report.model == "naive-weekly v1"
+        assert report.objective < 0  # the weekly pattern rises through the day: buying early and selling late earns
+        day_start, day_end = day_bounds(DAY, TZ)
+        held = await views(factory, "bat-1", "bat-2", "bat-3")
+        async with factory() as session:
+            for device_id, intervals in held.items():
+                device = await device_service.get(session=session, device_id=device_id)
+                limits = device_service.battery_limits(device)
+                assert intervals and all(day_start <= i.start and i.end <= day_end for i in intervals)
+                raw = {"device_id": device_id, "intervals": [i.to_json() for i in intervals]}
+                assert validate_schedule(raw, now=NOW, limits=limits, soc_pct=device.last_soc_pct).ok
+                start_soc = planned_soc_pct(intervals, limits=limits, at=day_start, day_end=day_end, end_soc=50.0)
+                assert start_soc == pytest.approx(device.last_soc_pct, abs=0.01)  # the plan's SoC path is recoverable
+                history = await schedule_service.history(session=session, device_id=device_id, limit=5, now=NOW)
+                assert [(h.version, h.source, h.created_by) for h in history] == [(1, "optimizer", "system:optimizer")]
+
+
+async def test_running_the_same_day_again_replaces_only_what_changed(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "bat-1", soc=50.0)
+            await add_device(session, "bat-2", soc=50.0)
+            await session.commit()
+        first = await plan(factory, settings)
+        before = await views(factory, "bat-1", "bat-2")
+
+        again = await plan(factory, settings)
+        assert again.stored == [] and sorted(again.unchanged) == ["bat-1", "bat-2"]
+        assert await views(factory, "bat-1", "bat-2") == before
+
+        async with factory() as session:
+            await set_soc(session, "bat-1", 12.0, NOW)
+            await session.commit()
+        changed = await plan(factory, settings)
+        assert changed.stored == ["bat-1"] and changed.unchanged == ["bat-2"]
+        after = await views(factory, "bat-1", "bat-2")
+        assert after["bat-2"] == before["bat-2"] and after["bat-1"] != before["bat-1"]
+        async with factory() as session:
+            versions = await schedule_service.history(session=session, device_id="bat-1", limit=5, now=NOW)
+            schedule = await schedule_service.get(session=session, schedule_id=versions[0].id)
+        assert [v.version for v in versions] == [2, 1] and versions[0].effective_from == day_bounds(DAY, TZ)[0]
+        assert [(i.start, i.end, i.mode, i.rate_kw) for i in after["bat-1"]] == [
+            (i.start, i.end, i.mode, i.rate_kw) for i in schedule.intervals
+        ]  # nothing of version 1 is left in the day
+        assert sorted(first.stored) == ["bat-1", "bat-2"]
+
+
+async def test_a_dry_run_reports_and_stores_nothing(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "bat-1")
+            await session.commit()
+        report = await plan(factory, settings, dry_run=True)
+        assert report.stored == ["bat-1"]
+        assert await views(factory, "bat-1") == {"bat-1": []}
+
+
+async def test_the_days_actual_prices_are_used_once_all_are_stored(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await store_points(session, "NP", TZ, hourly_points(DAY, 1, TZ), now=NOW)
+            await add_device(session, "bat-1")
+            await session.commit()
+        report = await plan(factory, settings)
+        assert report.prices_source == "actual" and report.model is None and report.stored == ["bat-1"]
+
+
+async def test_refusals_say_what_is_missing(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings, model=False)
+            await seed_market(session, settings, market="BE")
+            await add_device(session, "bat-1")
+            await add_device(session, "bat-be", tags=("market:BE",))
+            await session.commit()
+        with pytest.raises(UnknownMarket):
+            await plan(factory, settings, market="XX")
+        with pytest.raises(NoCurrentModel):
+            await plan(factory, settings)
+        with pytest.raises(NoFleetDevices, match="market:DE"):
+            async with factory() as session:
+                await seed_market(session, settings, market="DE", model=False, days=2)
+                await session.commit()
+            await plan(factory, settings, market="DE")
+        with pytest.raises(ForecastDayOutOfRange):
+            await plan(factory, settings, market="BE", day=DAY + timedelta(days=5))
