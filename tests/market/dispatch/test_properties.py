@@ -82,5 +82,7 @@ def test_the_schedule_always_passes_the_protocol_validator(problem: DispatchProb
     assert result.schedule == schedule
     path = soc_trajectory(problem.initial_soc_pct, schedule.intervals, problem.battery.limits())
     battery, hours = problem.battery, problem.step_hours
-    rounding_pct = problem.steps * 0.0005 * hours / battery.capacity_kwh * 100 / battery.discharge_efficiency
-    assert abs(path[-1] - dispatch.soc_pct[-1]) <= rounding_pct + 1e-6  # rates are rounded to watts
+    # A step's rate is rounded to the watt (off by half a watt at most), or floored to the watt where it is
+    # trimmed to end on a SoC limit (off by a whole watt at most).
+    rounding_pct = problem.steps * 0.001 * hours / battery.capacity_kwh * 100 / battery.discharge_efficiency
+    assert abs(path[-1] - dispatch.soc_pct[-1]) <= rounding_pct + 1e-6
