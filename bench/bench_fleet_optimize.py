@@ -24,7 +24,6 @@ import os
 import platform
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -140,34 +139,36 @@ async def workers(settings: Settings, count: int) -> AsyncIterator[None]:
     """`count` `gridpilot worker --no-mqtt` processes consuming the private prefix's task queue."""
     env = {
         **os.environ, "GRIDPILOT_DATABASE_URL": settings.database_url or "", "GRIDPILOT_AMQP_URL": AMQP_URL,
-        "GRIDPILOT_AMQP_PREFIX": settings.amqp_prefix, "GRIDPILOT_ENVIRONMENT": "test", "GRIDPILOT_LOG_LEVEL": "WARNING",
+        "GRIDPILOT_AMQP_PREFIX": settings.amqp_prefix, "GRIDPILOT_ENVIRONMENT": "test",
+        "GRIDPILOT_LOG_LEVEL": "WARNING",
     }
     gridpilot = str(ROOT / ".venv" / "bin" / "gridpilot")
-    procs = [subprocess.Popen([gridpilot, "worker", "--no-mqtt"], env=env) for _ in range(count)]
+    procs = [await asyncio.create_subprocess_exec(gridpilot, "worker", "--no-mqtt", env=env) for _ in range(count)]
     try:
         connection = await rabbit.connect(settings)
         async with connection:
-            channel = await connection.channel()
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                with contextlib.suppress(Exception):
-                    queue = await channel.declare_queue(task_queue(settings.amqp_prefix), passive=True)
-                    result = queue.declaration_result
-                    if result is not None and result.consumer_count >= count:
-                        break
-                await asyncio.sleep(0.2)
+                with contextlib.suppress(Exception):  # a passive declaration of a missing queue closes its channel
+                    async with connection.channel() as channel:
+                        queue = await channel.declare_queue(task_queue(settings.amqp_prefix), passive=True)
+                        result = queue.declaration_result
+                        if result is not None and result.consumer_count >= count:
+                            break
+                await asyncio.sleep(0.5)
             else:
-                raise RuntimeError("the workers did not start consuming within 60 s")
+                raise RuntimeError("the workers did not start consuming within 120 s")
         log(f"{count} workers consuming")
         yield
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=20)
-            if proc.poll() is None:
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
                 proc.kill()
+                await proc.wait()
         connection = await rabbit.connect(settings)
         async with connection:
             await rabbit.delete(await connection.channel(), rabbit.Names.of(settings.amqp_prefix))

@@ -27,7 +27,7 @@ from gridpilot.market.day_prices import day_prices
 from gridpilot.market.dispatch import Dispatch, to_schedule
 from gridpilot.market.exceptions import NoFleetDevices
 from gridpilot.market.fleet_plans import FleetDevice, battery_of, market_tag, problem_for
-from gridpilot.market.fleet_solvers import ChunkDone, PlanSolver
+from gridpilot.market.fleet_solvers import PlanSolver
 from gridpilot.market.series import day_bounds
 from gridpilot.market.serving import ModelCache
 from gridpilot.protocol import Interval, Mode, Schedule
@@ -156,8 +156,7 @@ async def solve_plans(
         _advance(progress, "solve", done, len(problems))
 
     _advance(progress, "solve", 0, len(problems))
-    chunk_done: ChunkDone = on_chunk
-    return await solver.solve(problems, on_chunk=chunk_done) if problems else []
+    return await solver.solve(problems, on_chunk=on_chunk) if problems else []
 
 
 async def store_plans(
