@@ -106,12 +106,11 @@ def _holdout_metrics(request: TrainingRequest, prices: pd.Series, timezone: str)
     error = np.asarray(errors, dtype=np.float64)
     naive_mae = float(np.mean(np.abs(naive_errors)))
     mae = float(np.mean(np.abs(error)))
-    return {
-        "holdout_days": float(len(days)),
-        "holdout_mae": mae,
-        "holdout_rmse": math.sqrt(float(np.mean(error**2))),
-        "holdout_rmae": mae / naive_mae if naive_mae > 0 else math.nan,
-    }
+    rmse = math.sqrt(float(np.mean(error**2)))
+    metrics = {"holdout_days": float(len(days)), "holdout_mae": mae, "holdout_rmse": rmse}
+    if naive_mae > 0:  # undefined when the weekly naive is exact (a JSON column takes no NaN)
+        metrics["holdout_rmae"] = mae / naive_mae
+    return metrics
 
 
 async def _price_range(

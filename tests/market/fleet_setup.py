@@ -50,7 +50,7 @@ async def seed_market(
     """The market's hourly prices (a weekly pattern) and, with model, a promoted naive-weekly model."""
     await store_points(session, market, TZ, hourly_points(first, days, TZ), now=now)
     if model:
-        request = registry.TrainingRequest(market=market, model_name="naive-weekly", options={}, holdout_days=0)
+        request = registry.TrainingRequest(market=market, model_name="naive-weekly", options={}, holdout_days=2)
         await registry.train(session=session, settings=settings, request=request, now=now, promote=True)
 
 
