@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from aio_pika.exceptions import AMQPConnectionError, ChannelInvalidStateError
+from aio_pika.exceptions import ChannelInvalidStateError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -71,7 +71,7 @@ class BatchConsumer:
 
     async def run(self) -> None:
         """Consume with a connection that reconnects by itself; unacked messages return to the queue if we die."""
-        connection = await self._connect()
+        connection = await rabbit.connect_when_up(self._settings)
         depth_task: asyncio.Task[None] | None = None
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -98,17 +98,6 @@ class BatchConsumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await depth_task
             await connection.close()
-
-    async def _connect(self) -> AbstractRobustConnection:
-        """The first connection, waiting for RabbitMQ if it is not up yet (later losses are healed by aio-pika)."""
-        delay = 1.0
-        while True:
-            try:
-                return await rabbit.connect(self._settings)
-            except (OSError, AMQPConnectionError) as exc:
-                log.warning("RabbitMQ unreachable (%s); retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _MAX_OUTAGE_BACKOFF_S)
 
     async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
         """Up to batch-size device messages (bundles count for what they hold), waiting at most batch-wait after

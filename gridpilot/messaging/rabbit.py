@@ -17,6 +17,8 @@ is broken goes to the DLQ whole).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,12 +27,16 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.exceptions import AMQPConnectionError
 
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.messaging import bundle
 from gridpilot.messaging.handlers import DeviceMessage, MessageRejected
 from gridpilot.protocol.mqtt import Channel
+
+log = logging.getLogger("gridpilot.worker")
+_MAX_CONNECT_BACKOFF_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,18 @@ def now_text() -> str:
 async def connect(settings: Settings) -> AbstractRobustConnection:
     """A connection that reconnects by itself (channels, queues and consumers are restored)."""
     return await aio_pika.connect_robust(settings.amqp_url, client_properties={"connection_name": "gridpilot"})
+
+
+async def connect_when_up(settings: Settings) -> AbstractRobustConnection:
+    """The first connection of a consumer, waiting for RabbitMQ if it is not up yet (aio-pika heals later losses)."""
+    delay = 1.0
+    while True:
+        try:
+            return await connect(settings)
+        except (OSError, AMQPConnectionError) as exc:
+            log.warning("RabbitMQ unreachable (%s); retrying in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_CONNECT_BACKOFF_S)
 
 
 class RabbitQueue:

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 
 import aio_pika
 import numpy as np
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aio_pika.exceptions import AMQPConnectionError
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from gridpilot.config import Settings
 from gridpilot.market.dispatch import Battery, Dispatch, DispatchProblem, Method, Solver
@@ -206,7 +205,7 @@ class OptimizationConsumer:
 
     async def run(self) -> None:
         """Solve tasks as they come; an unacked task goes back to the queue if this worker dies."""
-        connection = await self._connect()
+        connection = await rabbit.connect_when_up(self._settings)
         solver = Solver(warm_start=False)
         try:
             channel = await connection.channel(publisher_confirms=True)
@@ -233,16 +232,6 @@ class OptimizationConsumer:
             log.warning("an optimization task without reply_to was dropped")
         await message.ack()
         self.solved += 1
-
-    async def _connect(self) -> AbstractRobustConnection:
-        delay = 1.0
-        while True:
-            try:
-                return await rabbit.connect(self._settings)
-            except (OSError, AMQPConnectionError) as exc:
-                log.warning("RabbitMQ unreachable (%s); retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
 
 def solver_for(settings: Settings, *, jobs: int | None = None, in_process: bool = False) -> PlanSolver:
