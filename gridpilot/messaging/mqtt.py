@@ -257,7 +257,8 @@ class MqttConsumer:
             loop.call_soon_threadsafe(self.ready.set)
 
         def on_disconnect(_client: paho.Client, _data: object, _flags: object, reason: ReasonCode, _p: object) -> None:
-            log.warning("MQTT connection lost (%s); paho reconnects with backoff", reason)
+            if reason.is_failure:  # a normal disconnection is our own stop
+                log.warning("MQTT connection lost (%s); paho reconnects with backoff", reason)
             loop.call_soon_threadsafe(self.ready.clear)
 
         def on_message(_client: paho.Client, _data: object, message: paho.MQTTMessage) -> None:
