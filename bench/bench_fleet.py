@@ -256,7 +256,7 @@ def gridpilot(args: Sequence[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def mosquitto_conf(directory: Path, port: int, max_queued: int | None) -> Path:
+def mosquitto_conf(directory: Path, port: int, max_queued: int | None, max_inflight: int | None) -> Path:
     """Anonymous, loopback, persistence on (so a stop with SIGTERM keeps retained views and queued messages)."""
     persistence = directory / "mosquitto-data"
     persistence.mkdir(exist_ok=True)
@@ -271,6 +271,8 @@ def mosquitto_conf(directory: Path, port: int, max_queued: int | None) -> Path:
     ]
     if max_queued is not None:
         lines.append(f"max_queued_messages {max_queued}")
+    if max_inflight is not None:
+        lines.append(f"max_inflight_messages {max_inflight}")
     conf = directory / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
     return conf
@@ -501,7 +503,7 @@ class Bench:
         self.server_url = f"http://{HOST}:{self.server_port}"
         self.mqtt_url = f"mqtt://{HOST}:{self.broker_port}"
         self.prefix = f"bench_fleet_{secrets.token_hex(3)}"
-        self.conf = mosquitto_conf(self.dir, self.broker_port, args.max_queued)
+        self.conf = mosquitto_conf(self.dir, self.broker_port, args.max_queued, args.max_inflight)
         self.broker: Proc | None = None
         self.fleet: Fleet | None = None
         self.workers: list[Proc] = []
@@ -1004,6 +1006,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--load-timeout-s", type=float, default=300.0)
     parser.add_argument("--outage-s", type=float, default=30.0)
+    parser.add_argument(
+        "--max-inflight", type=int, help="mosquitto max_inflight_messages (default: its own, 20; broker config: 200)"
+    )
     parser.add_argument("--max-queued", type=int, default=None, help="mosquitto max_queued_messages (default: its own)")
     parser.add_argument("--keep-dir", action="store_true", help="keep the temporary directory (logs)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
