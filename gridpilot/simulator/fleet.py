@@ -198,8 +198,11 @@ def run_fleet(
 
     def collect(own: dict[str, int]) -> None:
         latest[0] = own
-        while not reports.empty():
-            index, totals = reports.get_nowait()
+        while True:  # empty() may say no while get_nowait() still finds nothing: a multiprocessing queue's pipe
+            try:
+                index, totals = reports.get_nowait()
+            except queue.Empty:
+                break
             latest[index] = totals
         summed: Counter[str] = Counter()
         for totals in latest.values():

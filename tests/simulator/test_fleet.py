@@ -62,9 +62,10 @@ def test_a_simulated_fleet_receives_pushed_schedules_and_acknowledges_them(tmp_p
             response = http.post("/api/v1/schedules", json=body)
             assert response.status_code == 201, response.text[:500]
         wait_for("200 acks stored", lambda: stored_acks(server) == 200, timeout_s=60)
+        wait_for("the agents' own count of 200 acks sent", lambda: totals.get("acks_sent") == 200, timeout_s=10)
         done.set()
         runner.join(60)
-        assert totals["acks_sent"] == 200 and totals["telemetry_sent"] > 0 and totals["running"] == 0
+        assert totals["acks_sent"] == 200 and totals["telemetry_sent"] > 0 and totals["running"] == 0, totals
     finally:
         done.set()
         if runner.is_alive():
