@@ -45,7 +45,9 @@ def test_a_simulated_fleet_receives_pushed_schedules_and_acknowledges_them(tmp_p
         assert sorted(credentials) == device_ids(options)
         assert asyncio.run(provision(options, server.token, lambda _: None)) == credentials  # a rerun reuses them
         totals: dict[str, int] = {}
-        runner = threading.Thread(target=run_fleet, args=(options, credentials, totals.update, 120.0, done))
+        # daemon: a fleet that fails to stop must fail this test, not hang the whole run at exit
+        arguments = (options, credentials, totals.update, 120.0, done)
+        runner = threading.Thread(target=run_fleet, args=arguments, daemon=True)
         runner.start()
         wait_for("every device on MQTT", lambda: totals.get("mqtt_connected") == 200, timeout_s=60)
         at = processes.soon(6)  # the POST of 200 schedules must land before the interval ends, on a busy machine
@@ -72,6 +74,7 @@ def test_a_simulated_fleet_receives_pushed_schedules_and_acknowledges_them(tmp_p
             runner.join(60)
         for process in (worker, server.process, broker):
             process.kill()
+    assert not runner.is_alive(), f"the fleet did not stop within 60 s; last totals {totals}"
 
 
 def test_the_command_line_registers_and_runs_the_fleet(tmp_path: Path) -> None:
