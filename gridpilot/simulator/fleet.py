@@ -43,6 +43,7 @@ LIMITS = BatteryLimits(
     discharge_efficiency=0.95,
 )
 _REGISTER_CONCURRENCY = 16
+_STOP_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,16 @@ async def run_devices(
                     await asyncio.wait_for(stop.wait(), 1.0)
         finally:
             stop.set()
+            _, stuck = await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)
+            if stuck:  # the fleet must end even if an agent does not: say so, then cancel those
+                log.warning(
+                    "%s of %s agents did not stop within %.0f s; cancelling them",
+                    len(stuck),
+                    len(agents),
+                    _STOP_TIMEOUT_S,
+                )
+                for task in stuck:
+                    task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             progress(_totals(agents, tasks))
         failed = [r for r in results if isinstance(r, BaseException)]
