@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from provenance import free_port, git_revision, run_text
+from throwaway_pg import throwaway_database
 
 HOST = "127.0.0.1"
-PG_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
 AMQP_URL = f"amqp://guest:guest@{HOST}:5672/"
 PREFIX = "gridpilot/v1"
 LOAD_MARK = "bench-load"
@@ -281,26 +281,14 @@ def mosquitto_conf(directory: Path, port: int, max_queued: int | None, max_infli
 # --- the database -----------------------------------------------------------------------------------------------
 
 
-async def pg_admin(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @contextlib.contextmanager
-def throwaway_database() -> Iterator[str]:
-    name = f"gridpilot_bench_fleet_{secrets.token_hex(4)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    log(f"database [bold]{name}[/bold] created")
-    try:
-        yield name
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        log(f"database {name} dropped")
+def bench_database() -> Iterator[str]:
+    with throwaway_database("gridpilot_bench_fleet") as name:
+        log(f"database [bold]{name}[/bold] created")
+        try:
+            yield name
+        finally:
+            log(f"database {name} dropped")
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -1047,7 +1035,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = True
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        with throwaway_database() as database:
+        with bench_database() as database:
             bench = Bench(args, procs, database, results)
             try:
                 bench.run()

@@ -31,11 +31,11 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import numpy as np
 import pandas as pd
 from provenance import ROOT, git_revision
 from sqlalchemy import text
+from throwaway_pg import throwaway_database
 
 from gridpilot import migrate
 from gridpilot.auth.schemas import SYSTEM
@@ -52,7 +52,6 @@ from gridpilot.messaging import rabbit
 from gridpilot.messaging.tasks import RabbitSolver, task_queue
 
 HOST = "127.0.0.1"
-PG_ADMIN_DSN = f"postgresql://postgres@{HOST}:5432/postgres"
 AMQP_URL = f"amqp://guest:guest@{HOST}:5672/"
 PRICES = ROOT.parent / "shared" / "data" / "epf" / "NP.csv"
 PRICE_DAYS = 60
@@ -65,25 +64,12 @@ def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-async def pg_admin(sql: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @contextlib.contextmanager
-def throwaway_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped on exit."""
-    name = f"gridpilot_bench_optimize_{secrets.token_hex(4)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    log(f"database {name} created")
-    try:
+def bench_database() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL, dropped on exit."""
+    with throwaway_database("gridpilot_bench_optimize") as name:
+        log(f"database {name} created")
         yield f"postgresql+asyncpg://postgres@{HOST}:5432/{name}"
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        log(f"database {name} dropped")
 
 
 async def seed(settings: Settings, devices: int) -> datetime:
@@ -214,7 +200,7 @@ def main() -> None:
     modes = args.mode or list(MODES)
     load_before = os.getloadavg()
     results: dict[str, dict[str, float]] = {}
-    with throwaway_database() as url, tempfile.TemporaryDirectory() as data_dir:
+    with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(  # type: ignore[call-arg]
             environment="test", database_url=url, data_dir=Path(data_dir),
             amqp_url=AMQP_URL, amqp_prefix=f"bench_optimize_{secrets.token_hex(3)}",
