@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     worker_batch_wait_ms: int = Field(default=100, ge=0, description="how long a batch waits to fill up")
     worker_max_attempts: int = Field(default=5, gt=0, description="failures before a message goes to the DLQ")
 
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://127.0.0.1:6379/0; unset = live events reach only this process's dashboard clients",
+    )
+    redis_prefix: str = Field(default="gridpilot", pattern=r"^[A-Za-z0-9._-]+$", description="Redis channel names")
+    session_ttl_s: int = Field(default=8 * 3600, gt=0, description="How long a dashboard login lasts.")
+
     models_dir: Path | None = Field(
         default=None, description="Where trained forecast models are saved; unset = data_dir/models."
     )

@@ -20,6 +20,7 @@ class Operator(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[datetime | None]
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2; None = no dashboard login
 
 
 class ApiKey(Base):

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.auth.exceptions import OperatorExists, OperatorNotFound
 from gridpilot.auth.models import ApiKey, Operator
+from gridpilot.auth.passwords import hash_password, verify_password
 from gridpilot.auth.schemas import Actor, Role
 from gridpilot.auth.tokens import API_KEY_PREFIX, hash_token, new_token
 
@@ -61,6 +62,21 @@ async def authenticate_operator_id(*, session: AsyncSession, operator_id: int) -
     """The enabled operator of that id (a JWT's subject), else None."""
     operator = await session.get(Operator, operator_id)
     if operator is None or operator.disabled_at is not None:
+        return None
+    return operator_actor(operator)
+
+
+async def set_password(*, session: AsyncSession, operator: Operator, password: str) -> None:
+    """Give the operator a dashboard password (ValueError if it is too short)."""
+    operator.password_hash = hash_password(password)
+    await session.flush()
+
+
+async def authenticate_password(*, session: AsyncSession, name: str, password: str) -> Actor | None:
+    """The enabled operator with that name and password, else None (the same time either way)."""
+    operator = await session.scalar(select(Operator).where(Operator.name == name))
+    stored = operator.password_hash if operator is not None else None
+    if not verify_password(password, stored) or operator is None or operator.disabled_at is not None:
         return None
     return operator_actor(operator)
 

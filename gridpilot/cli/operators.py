@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.audit import service as audit_service
 from gridpilot.auth import service as auth_service
-from gridpilot.auth.exceptions import OperatorExists
+from gridpilot.auth.exceptions import OperatorExists, OperatorNotFound
 from gridpilot.auth.schemas import SYSTEM, Role
 from gridpilot.cli._session import run_in_session
 from gridpilot.config import load_settings
@@ -66,3 +67,32 @@ def list_operators() -> None:
     for row in run_in_session(load_settings(), work):
         table.add_row(*row)
     Console().print(table)
+
+
+@app.command("set-password")
+def set_password(
+    name: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input (for scripts)")
+    ] = False,
+) -> None:
+    """Set an operator's password for the dashboard's login (asked twice unless --password-stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def work(session: AsyncSession) -> None:
+        operator = await auth_service.get_operator_by_name(session=session, name=name)
+        await auth_service.set_password(session=session, operator=operator, password=password)
+        audit_service.record(
+            session=session, actor=SYSTEM, action="operator.set_password", target_type="operator", target_id=name
+        )
+
+    try:
+        run_in_session(load_settings(), work)
+    except OperatorNotFound as exc:
+        raise typer.BadParameter(exc.detail, param_hint="NAME") from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="password") from None
+    Console().print(f"password set for operator [bold]{name}[/bold]")
