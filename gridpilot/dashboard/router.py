@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gridpilot.dashboard import fleet_pages, live, login
+from gridpilot.dashboard import device_pages, fleet_pages, live, login, market_pages, schedule_pages
 from gridpilot.dashboard.session import DashboardForbidden, LoginRequired, login_path
 from gridpilot.dashboard.templating import templates
 
 router = APIRouter(include_in_schema=False)
-for module in (login, fleet_pages, live):
+for module in (login, fleet_pages, device_pages, schedule_pages, market_pages, live):
     router.include_router(module.router)
 
 
