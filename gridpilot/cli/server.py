@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 import typer
@@ -47,11 +48,14 @@ def serve(
 def _bootstrap_admin(settings: Settings) -> None:
     """With no operator at all, create 'admin' so that a fresh install can be used at once."""
 
+    password = secrets.token_urlsafe(12)
+
     async def work(session: AsyncSession) -> str | None:
         if await auth_service.list_operators(session=session):
             return None
         admin = await auth_service.create_operator(session=session, name="admin", role=Role.ADMIN)
         _, token = await auth_service.create_api_key(session=session, operator=admin, name="bootstrap")
+        await auth_service.set_password(session=session, operator=admin, password=password)
         audit_service.record(
             session=session, actor=SYSTEM, action="operator.bootstrap", target_type="operator", target_id="admin"
         )
@@ -59,10 +63,13 @@ def _bootstrap_admin(settings: Settings) -> None:
 
     token = run_in_session(settings, work)
     if token:
+        base = f"http://{settings.host}:{settings.port}"
         Console().print(
             Panel(
-                f"First start: operator [bold]admin[/bold] created.\nAPI key (shown once): [bold]{token}[/bold]\n"
-                f"Try: curl -H 'Authorization: Bearer {token}' http://{settings.host}:{settings.port}/api/v1/devices",
+                f"First start: operator [bold]admin[/bold] created (shown once, store them now).\n"
+                f"Dashboard: {base}/ — log in as [bold]admin[/bold] with password [bold]{password}[/bold]\n"
+                f"API key: [bold]{token}[/bold]\n"
+                f"Try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/devices",
                 title="gridpilot",
             )
         )

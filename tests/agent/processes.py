@@ -24,7 +24,7 @@ import httpx
 from gridpilot.messaging.mosquitto import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
 
 T = TypeVar("T")
-_TOKEN = re.compile(r"API key \(shown once\): (\S+)")
+_TOKEN = re.compile(r"API key: (gpk_\S+)")
 
 
 def free_port() -> int:

@@ -61,3 +61,36 @@ def test_duplicate_operator_and_unknown_operator_are_clear_errors(data_dir: Path
     missing = runner.invoke(app, ["keys", "create", "--operator", "nobody"])
     assert missing.exit_code == 2
     assert "no operator named" in missing.output
+
+
+async def _dashboard_login_async(name: str, password: str) -> int:
+    application = create_app(load_settings())
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        form = (await client.get("/login")).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        response = await client.post(
+            "/login", data={"username": name, "password": password, "csrf_token": token.group(1)}
+        )
+    await application.state.engine.dispose()
+    return response.status_code
+
+
+def test_set_password_lets_the_operator_log_in_to_the_dashboard(data_dir: Path) -> None:
+    assert runner.invoke(app, ["operators", "create", "carol", "--no-key"]).exit_code == 0
+    assert asyncio.run(_dashboard_login_async("carol", "a-long-password")) == 401  # no password yet
+    result = runner.invoke(app, ["operators", "set-password", "carol", "--password-stdin"], input="a-long-password\n")
+    assert result.exit_code == 0, result.output
+    assert asyncio.run(_dashboard_login_async("carol", "a-long-password")) == 303
+    assert asyncio.run(_dashboard_login_async("carol", "another-password")) == 401
+
+
+def test_set_password_refuses_a_short_password_and_an_unknown_operator(data_dir: Path) -> None:
+    assert runner.invoke(app, ["operators", "create", "dave", "--no-key"]).exit_code == 0
+    short = runner.invoke(app, ["operators", "set-password", "dave", "--password-stdin"], input="short\n")
+    assert short.exit_code == 2
+    assert "at least 10 characters" in short.output
+    unknown = runner.invoke(app, ["operators", "set-password", "nobody", "--password-stdin"], input="a-long-password\n")
+    assert unknown.exit_code == 2
+    assert "no operator named 'nobody'" in unknown.output
