@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.state.mqtt is not None:
             await app.state.mqtt.start()
         if settings.amqp_url:
-            app.state.device_queue = await open_queue(settings, app.state.session_factory)
+            app.state.device_queue = await open_queue(settings, app.state.session_factory, app.state.live_bus)
         optimizer = _start_optimizer(app, settings) if settings.optimize_daily_at is not None else None
         live_hub = asyncio.create_task(app.state.live_hub.run(), name="live-hub")
         yield

@@ -6,11 +6,14 @@ the database. With GRIDPILOT_AMQP_URL it also consumes the RabbitMQ queue in bat
 solves fleet optimization tasks (`gridpilot.messaging.tasks`).
 Only one process may hold the MQTT persistent session; start additional workers with
 `gridpilot worker --no-mqtt` to share the RabbitMQ queue.
+With GRIDPILOT_REDIS_URL the worker publishes the live events of what it stored to the
+servers' dashboards; without it they have no way there (the servers' hubs are in-process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Coroutine
 from typing import Annotated, Any
@@ -18,11 +21,14 @@ from typing import Annotated, Any
 import typer
 from prometheus_client import start_http_server
 
-from gridpilot.config import load_settings
+from gridpilot.config import Settings, load_settings
 from gridpilot.db import create_engine, create_session_factory
+from gridpilot.live.bus import LiveBus, open_bus
 from gridpilot.messaging.mqtt import MqttConsumer, run_until
 from gridpilot.messaging.queue import open_queue
 from gridpilot.observability import REGISTRY, configure_logging
+
+log = logging.getLogger("gridpilot.worker")
 
 
 def worker(
@@ -48,7 +54,8 @@ def worker(
     async def run() -> None:
         engine = create_engine(settings)
         session_factory = create_session_factory(engine)
-        queue = await open_queue(settings, session_factory) if use_mqtt else None
+        bus = _live_bus(settings)
+        queue = await open_queue(settings, session_factory, bus) if use_mqtt else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -60,16 +67,30 @@ def worker(
             from gridpilot.messaging.batches import BatchConsumer  # aio-pika only where RabbitMQ is configured
             from gridpilot.messaging.tasks import OptimizationConsumer
 
-            jobs.append(BatchConsumer(settings, session_factory).run())
+            jobs.append(BatchConsumer(settings, session_factory, bus=bus).run())
             jobs.append(OptimizationConsumer(settings).run())
         try:
             await run_until(stop.wait(), _all(jobs))
         finally:
             if queue is not None:
                 await queue.close()
+            if bus is not None:
+                await bus.close()
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def _live_bus(settings: Settings) -> LiveBus | None:
+    """Redis when configured; else None, said once: a server process cannot hear this process's in-process bus."""
+    if settings.redis_url:
+        log.info("publishing live events to Redis (channel %s:live)", settings.redis_prefix)
+        return open_bus(settings)
+    log.warning(
+        "GRIDPILOT_REDIS_URL is not set: the dashboards will not show live updates of what this worker stores "
+        "(a separate worker reaches the servers' live views only through Redis, e.g. redis://127.0.0.1:6379/0)"
+    )
+    return None
 
 
 async def _all(jobs: list[Coroutine[Any, Any, None]]) -> None:

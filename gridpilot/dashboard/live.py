@@ -140,9 +140,9 @@ async def live(websocket: WebSocket, device: str | None = None) -> None:
     """The live event stream of the fleet, or of one device; the session cookie authenticates."""
     async with websocket.app.state.session_factory() as session:
         actor = await session_operator(websocket, session)
+    await websocket.accept()  # before refusing: a close before the handshake is an HTTP 403 the page cannot read
     if actor is None:
         await websocket.close(code=4401, reason="log in first")
         return
-    await websocket.accept()
     hub: LiveHub = websocket.app.state.live_hub
     await hub.serve(websocket, LiveClient(device))

@@ -41,6 +41,9 @@ from gridpilot.fleet.schemas import (
     SchedulePage,
     ScheduleRejectionIn,
 )
+from gridpilot.live import events as live_events
+from gridpilot.live.dependencies import LiveBusDep
+from gridpilot.live.publish import publish_events
 from gridpilot.messaging.queue import DeviceQueueDep
 from gridpilot.messaging.schemas import QUEUED_RESPONSE, Queued
 from gridpilot.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -175,7 +178,12 @@ def _etags(header: str) -> set[str]:
 
 @router.post("/devices/{device_id}/acks", response_model=AckResult, responses=QUEUED_RESPONSE)
 async def post_acks(
-    batch: AckBatchIn, access: DeviceItself, session: SessionDep, now: NowDep, queue: DeviceQueueDep
+    batch: AckBatchIn,
+    access: DeviceItself,
+    session: SessionDep,
+    now: NowDep,
+    queue: DeviceQueueDep,
+    bus: LiveBusDep,
 ) -> AckResult | JSONResponse:
     """Execution records from the device itself; a replayed ack_id is accepted and not counted twice.
 
@@ -188,6 +196,10 @@ async def post_acks(
         session=session, device_id=access.device.id, acks=batch.acks, actor=access.actor, now=now
     )
     await session.commit()
+    refused = {r.index for r in result.rejected}
+    stored = [a.model_dump(mode="json") for i, a in enumerate(batch.acks) if i not in refused]
+    if stored:
+        await publish_events(bus, [live_events.ack_event(access.device.id, stored)])
     return result
 
 
@@ -214,10 +226,14 @@ async def list_acks(
 
 
 @router.post("/devices/{device_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
-async def post_heartbeat(heartbeat: HeartbeatIn, access: DeviceItself, session: SessionDep, now: NowDep) -> Response:
+async def post_heartbeat(
+    heartbeat: HeartbeatIn, access: DeviceItself, session: SessionDep, now: NowDep, bus: LiveBusDep
+) -> Response:
     """The agent's report on itself; only the newest (by `at`) is kept. Its schedule version confirms delivery."""
     await distribution.record_heartbeat(session=session, device_id=access.device.id, heartbeat=heartbeat, now=now)
     await session.commit()
+    event = live_events.status_event(access.device.id, "online", heartbeat.model_dump(mode="json", exclude_none=True))
+    await publish_events(bus, [event])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -286,6 +302,7 @@ async def submit_schedules(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    bus: LiveBusDep,
     partial: Annotated[bool, Query(description="Store the valid schedules of a batch, report the rest")] = False,
 ) -> BatchResult:
     """Submit one schedule (an object) or a batch (an array). All-or-nothing unless ?partial=true."""
@@ -308,6 +325,7 @@ async def submit_schedules(
         policy=schedule_service.schedule_policy(settings),
     )
     await session.commit()
+    await publish_events(bus, [live_events.schedule_event(a.device_id, a.version, "queued") for a in result.accepted])
     if request.app.state.mqtt is not None and result.accepted:
         background.add_task(
             distribution.push_views,

@@ -113,10 +113,43 @@ async def submit(
     from that instant when it is earlier than its first interval (a re-planned day replaces
     the whole day, also where the new plan starts idle).
     """
-    device_ids = list(
+    devices = await device_service.get_many(session=session, device_ids=_device_ids(raws), for_update=True)
+    valid, rejected = _sort_out(raws, devices=devices, now=now, policy=policy, batch=batch)
+    observability.SCHEDULES.labels("rejected").inc(len(rejected))
+    if rejected and (not partial or not valid):
+        errors = [e for r in rejected for e in r.errors]
+        what = f"{len(rejected)} of {len(raws)} schedule(s) refused" if batch else "the schedule was refused"
+        raise ScheduleRejected(f"{what}; nothing was stored", errors=errors)
+    accepted = await _store(
+        session=session, valid=valid, actor=actor, now=now, source=source, replace_from=replace_from
+    )
+    observability.SCHEDULES.labels("accepted").inc(len(accepted))
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="schedules.submit",
+        target_type="schedule",
+        target_id=accepted[0].device_id if len(accepted) == 1 else None,
+        details={
+            "accepted": len(accepted),
+            "rejected": len(rejected),
+            "source": source,
+            "devices": [a.device_id for a in accepted[:100]],
+        },
+    )
+    return BatchResult(accepted=accepted, rejected=rejected)
+
+
+def _device_ids(raws: Sequence[object]) -> list[str]:
+    return list(
         dict.fromkeys(r["device_id"] for r in raws if isinstance(r, dict) and isinstance(r.get("device_id"), str))
     )
-    devices = await device_service.get_many(session=session, device_ids=device_ids, for_update=True)
+
+
+def _sort_out(
+    raws: Sequence[object], *, devices: dict[str, Device], now: datetime, policy: SchedulePolicy, batch: bool
+) -> tuple[list[_Valid], list[RejectedSchedule]]:
+    """Every schedule checked against the protocol and its device: the valid ones, and the refused with why."""
     seen: dict[str, int] = {}
     valid: list[_Valid] = []
     rejected: list[RejectedSchedule] = []
@@ -144,29 +177,19 @@ async def submit(
             )
         else:
             valid.append(_Valid(index, active, result.schedule))
-    observability.SCHEDULES.labels("rejected").inc(len(rejected))
-    if rejected and (not partial or not valid):
-        errors = [e for r in rejected for e in r.errors]
-        what = f"{len(rejected)} of {len(raws)} schedule(s) refused" if batch else "the schedule was refused"
-        raise ScheduleRejected(f"{what}; nothing was stored", errors=errors)
-    accepted = await _store(
-        session=session, valid=valid, actor=actor, now=now, source=source, replace_from=replace_from
-    )
-    observability.SCHEDULES.labels("accepted").inc(len(accepted))
-    audit_service.record(
-        session=session,
-        actor=actor,
-        action="schedules.submit",
-        target_type="schedule",
-        target_id=accepted[0].device_id if len(accepted) == 1 else None,
-        details={
-            "accepted": len(accepted),
-            "rejected": len(rejected),
-            "source": source,
-            "devices": [a.device_id for a in accepted[:100]],
-        },
-    )
-    return BatchResult(accepted=accepted, rejected=rejected)
+    return valid, rejected
+
+
+async def check(
+    *, session: AsyncSession, raws: Sequence[object], now: datetime, policy: SchedulePolicy
+) -> list[RejectedSchedule]:
+    """What `submit` would refuse (pointers prefixed with /{index}), without storing or locking anything.
+
+    Read-only, for a preview: the same checks as `submit`, so what passes here is stored by `submit`
+    unless a device or its SoC changes in between (submit checks again).
+    """
+    devices = await device_service.get_many(session=session, device_ids=_device_ids(raws))
+    return _sort_out(raws, devices=devices, now=now, policy=policy, batch=True)[1]
 
 
 def _problem_error(violation: Violation) -> dict[str, str]:
@@ -509,3 +532,38 @@ async def mark_delivered_many(*, session: AsyncSession, versions: Mapping[str, i
             observability.SCHEDULE_DELIVERY.observe(max(0.0, (now - queued_at).total_seconds()))
         changed += len(created)
     return changed
+
+
+async def planned_intervals(
+    *, session: AsyncSession, device_ids: Sequence[str], start: datetime, end: datetime
+) -> list[tuple[str, datetime, datetime, int, float]]:
+    """(device, start, end, mode, rate) of every planned interval overlapping [start, end), past ones included.
+
+    Read-only, for charts of what was planned: each version's intervals end where a newer version took
+    over (as in the device's view), so every moment is counted once whatever it executed.
+    """
+    found: list[tuple[str, datetime, datetime, int, float]] = []
+    ids = list(device_ids)
+    for i in range(0, len(ids), _VIEW_CHUNK):
+        rows = await session.execute(
+            select(
+                Schedule.device_id,
+                ScheduleInterval.start,
+                ScheduleInterval.end,
+                ScheduleInterval.mode,
+                ScheduleInterval.rate_kw,
+                Schedule.superseded_from,
+            )
+            .join(Schedule, Schedule.id == ScheduleInterval.schedule_id)
+            .where(
+                Schedule.device_id.in_(ids[i : i + _VIEW_CHUNK]),
+                ScheduleInterval.start < end,
+                ScheduleInterval.end > start,
+                or_(Schedule.superseded_from.is_(None), ScheduleInterval.start < Schedule.superseded_from),
+            )
+            .order_by(Schedule.device_id, ScheduleInterval.start)
+        )
+        for device_id, first, last, mode, rate_kw, superseded_from in rows:
+            cut = last if superseded_from is None else min(last, superseded_from)
+            found.append((device_id, first, cut, mode, rate_kw))
+    return found

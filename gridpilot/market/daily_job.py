@@ -1,8 +1,9 @@
 """The server's optimization job: every market's fleet planned for tomorrow at a market-local time each day,
 and plans checked against measured SoC every few minutes in between (receding horizon).
 
-Run it in one server process only (GRIDPILOT_OPTIMIZE_DAILY_AT on one of them): runs are idempotent, so a
-second process would store nothing new, but it would do the work twice.
+Every server process with GRIDPILOT_OPTIMIZE_DAILY_AT starts it, but only the holder of the
+database lease "fleet-optimizer" runs it; the others stand by and take over once the holder's
+lease expires (it died), catching up a missed run at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gridpilot.config import Settings
 from gridpilot.db import utcnow
 from gridpilot.fleet import distribution
 from gridpilot.fleet import service as device_service
-from gridpilot.market import fleet_jobs
+from gridpilot.market import fleet_jobs, job_lease
 from gridpilot.market import service as price_service
 from gridpilot.market.fleet_plans import market_tag
 from gridpilot.market.fleet_solvers import PlanSolver
@@ -29,6 +30,8 @@ from gridpilot.problem import DomainError
 
 log = logging.getLogger("gridpilot.optimizer")
 REDISCOVER = timedelta(hours=1)  # markets whose fleets appear later are noticed within this
+LEASE_NAME = "fleet-optimizer"
+LEASE_RENEW = timedelta(minutes=1)  # the holder wakes at least this often to renew; standbys try this often
 
 
 def run_time_on(day_local: datetime, at: time, timezone: str) -> datetime:
@@ -77,12 +80,30 @@ class DailyJob:
         self._drift_every = timedelta(minutes=settings.optimize_drift_every_min)
         self.next_plan: dict[str, datetime] = {}
         self.next_drift: datetime | None = None
+        self.holder = job_lease.holder_name()
+        # longer than a tick can take (a fleet run waits up to optimize_task_timeout_s for its tasks)
+        self._lease_ttl = max(timedelta(minutes=5), 2 * timedelta(seconds=settings.optimize_task_timeout_s))
 
     async def run(self) -> None:
-        """Tick until cancelled."""
-        while True:
-            wake = await self.tick(self._clock())
-            await self._sleep(max((wake - self._clock()).total_seconds(), 0.0))
+        """Tick while holding the lease, stand by otherwise, until cancelled (then give the lease up)."""
+        try:
+            while True:
+                wake = await self.step(self._clock())
+                await self._sleep(max((wake - self._clock()).total_seconds(), 0.0))
+        finally:
+            try:
+                await job_lease.release(session_factory=self._session_factory, name=LEASE_NAME, holder=self.holder)
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong, the lease expires by itself
+                log.warning("the optimizer's lease was not released: %s", exc)
+
+    async def step(self, now: datetime) -> datetime:
+        """Tick if this process holds (or takes) the lease; returns when to step again."""
+        held = await job_lease.acquire(
+            session_factory=self._session_factory, name=LEASE_NAME, holder=self.holder, now=now, ttl=self._lease_ttl
+        )
+        if not held:
+            return now + LEASE_RENEW
+        return min(await self.tick(now), self._clock() + LEASE_RENEW)
 
     async def tick(self, now: datetime) -> datetime:
         """Run whatever is due at `now`; returns when the next thing is due."""

@@ -162,3 +162,13 @@ class HourlyDecision(Base):
     demand_response_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("demand_response_events.id", ondelete="SET NULL")
     )
+
+
+class JobLease(Base):
+    """Which server process runs a once-per-installation background job, and until when (renewed while it runs)."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(160))
+    expires_at: Mapped[datetime]

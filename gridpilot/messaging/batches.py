@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.db import utcnow
+from gridpilot.live.bus import LiveBus
+from gridpilot.live.publish import publish_stored
 from gridpilot.messaging import bundle, rabbit
 from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
 
@@ -57,10 +59,12 @@ class BatchConsumer:
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
         now: Callable[[], datetime] = utcnow,
+        bus: LiveBus | None = None,
     ) -> None:
         self._settings = settings
         self._session_factory = session_factory
         self._now = now
+        self._bus = bus  # where the stored messages' live events go, once per batch after its ack
         self._names = rabbit.Names.of(settings.amqp_prefix)
         self._contact_every = timedelta(seconds=settings.device_contact_write_every_s)
         self._outage_delay = 0.5
@@ -144,6 +148,8 @@ class BatchConsumer:
                 return
         self._outage_delay = 0.5
         await self._settle(channel, items)
+        stored = [i.message for i in items if i.reason is None and i.message is not None]
+        await publish_stored(self._bus, [(m.device_id, m.channel, m.payload) for m in stored])
 
     async def _isolate(self, items: Sequence[_Item]) -> bool:
         """One transaction per message; False if the database itself is away (then nothing is decided)."""

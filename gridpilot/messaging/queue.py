@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.db import utcnow
+from gridpilot.live.bus import LiveBus
+from gridpilot.live.publish import publish_stored
 from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
 from gridpilot.protocol.mqtt import Channel
 
@@ -40,14 +42,25 @@ class DeviceMessageQueue(Protocol):
 
 
 class InProcessQueue:
-    """The embedded default: process each message at once in its own transaction, waiting out database outages."""
+    """The embedded default: process each message at once in its own transaction, waiting out database outages.
 
-    def __init__(self, settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    After each commit the stored messages' live events go to the bus (one publish per call).
+    """
+
+    def __init__(
+        self, settings: Settings, session_factory: async_sessionmaker[AsyncSession], bus: LiveBus | None = None
+    ) -> None:
         self._session_factory = session_factory
         self._contact_every = timedelta(seconds=settings.device_contact_write_every_s)
+        self._bus = bus
 
     async def put(self, device_id: str, channel: Channel, payload: bytes) -> None:
         """Store the message now; a rejected one is logged and counted, not raised (there is nobody to tell)."""
+        if await self._store(device_id, channel, payload):
+            await publish_stored(self._bus, [(device_id, channel, payload)])
+
+    async def _store(self, device_id: str, channel: Channel, payload: bytes) -> bool:
+        """Store one message in its own transaction; False if it was refused."""
         delay = 0.5
         while True:
             try:
@@ -65,7 +78,7 @@ class InProcessQueue:
             except MessageRejected as exc:
                 observability.MQTT_MESSAGES.labels("rejected", channel.value).inc()
                 log.warning("message from %s on %s refused: %s", device_id, channel.value, exc)
-                return
+                return False
             except DBAPIError as exc:  # the database is away: hold this message (the broker holds the rest)
                 log.error(
                     "database error while storing a message from %s, retrying in %.1f s: %s", device_id, delay, exc
@@ -73,6 +86,7 @@ class InProcessQueue:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_DB_BACKOFF_S)
         observability.MQTT_MESSAGES.labels("in", channel.value).inc()
+        return True
 
     async def put_many(self, messages: Sequence[DeviceMessage]) -> None:
         """Store them in one transaction; if it fails, message by message (which finds and skips the refused)."""
@@ -84,8 +98,8 @@ class InProcessQueue:
                 await session.commit()
         except Exception as exc:  # noqa: BLE001 - narrowed down message by message, which waits out outages
             log.warning("a batch of %s messages failed (%s); storing them one by one", len(messages), exc)
-            for message in messages:
-                await self.put(message.device_id, message.channel, message.payload)
+            stored = [m for m in messages if await self._store(m.device_id, m.channel, m.payload)]
+            await publish_stored(self._bus, [(m.device_id, m.channel, m.payload) for m in stored])
             return
         for message, reason in zip(messages, reasons, strict=True):
             if reason is None:
@@ -93,18 +107,22 @@ class InProcessQueue:
             else:
                 observability.MQTT_MESSAGES.labels("rejected", message.channel.value).inc()
                 log.warning("message from %s on %s refused: %s", message.device_id, message.channel.value, reason)
+        stored = [m for m, reason in zip(messages, reasons, strict=True) if reason is None]
+        await publish_stored(self._bus, [(m.device_id, m.channel, m.payload) for m in stored])
 
     async def close(self) -> None:
         """Nothing to release."""
 
 
-async def open_queue(settings: Settings, session_factory: async_sessionmaker[AsyncSession]) -> DeviceMessageQueue:
-    """RabbitMQ when GRIDPILOT_AMQP_URL is set, else the in-process handlers."""
+async def open_queue(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], bus: LiveBus | None = None
+) -> DeviceMessageQueue:
+    """RabbitMQ when GRIDPILOT_AMQP_URL is set (its consumer publishes live events), else the in-process handlers."""
     if settings.amqp_url:
         from gridpilot.messaging.rabbit import RabbitQueue  # aio-pika only where RabbitMQ is configured
 
         return await RabbitQueue.open(settings)
-    return InProcessQueue(settings, session_factory)
+    return InProcessQueue(settings, session_factory, bus)
 
 
 async def get_device_queue(request: Request) -> DeviceMessageQueue | None:

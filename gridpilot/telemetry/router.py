@@ -9,6 +9,9 @@ from fastapi.responses import JSONResponse
 
 from gridpilot.dependencies import NowDep, SessionDep
 from gridpilot.fleet.dependencies import DeviceItself, DeviceOrOperator
+from gridpilot.live import events as live_events
+from gridpilot.live.dependencies import LiveBusDep
+from gridpilot.live.publish import publish_events
 from gridpilot.messaging.queue import DeviceQueueDep
 from gridpilot.messaging.schemas import QUEUED_RESPONSE, Queued
 from gridpilot.protocol.mqtt import Channel, encode
@@ -28,7 +31,12 @@ router = APIRouter(prefix="/api/v1", tags=["telemetry"])
     },
 )
 async def post_telemetry(
-    batch: TelemetryBatchIn, access: DeviceItself, session: SessionDep, now: NowDep, queue: DeviceQueueDep
+    batch: TelemetryBatchIn,
+    access: DeviceItself,
+    session: SessionDep,
+    now: NowDep,
+    queue: DeviceQueueDep,
+    bus: LiveBusDep,
 ) -> TelemetryResult | JSONResponse:
     """Points from the device itself; a replayed point (same device and `at`) is counted, not stored twice.
 
@@ -40,6 +48,9 @@ async def post_telemetry(
         return JSONResponse(Queued(queued=len(points)).model_dump(), status_code=status.HTTP_202_ACCEPTED)
     result = await telemetry_service.record(session=session, device_id=access.device.id, points=batch.points, now=now)
     await session.commit()
+    if batch.points:
+        points = [p.model_dump(mode="json", exclude_none=True) for p in batch.points]
+        await publish_events(bus, [live_events.telemetry_event(access.device.id, points)])
     return result
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.telemetry.exceptions import TelemetryRejected
-from gridpilot.telemetry.models import TelemetryPoint
+from gridpilot.telemetry.models import TelemetryLatest, TelemetryPoint
 from gridpilot.telemetry.schemas import TelemetryPointIn, TelemetryResult
 from gridpilot.timeutil import MAX_CLOCK_AHEAD
 
@@ -24,6 +24,7 @@ async def record(
     """Store the points not stored yet; the whole batch is refused if any point is stamped in the future."""
     rows = _rows(device_id, points, now)
     accepted = await _insert_new(session=session, rows=rows)
+    await _keep_latest(session=session, rows=rows)
     await session.flush()
     return TelemetryResult(accepted=accepted, duplicates=len(points) - accepted)
 
@@ -34,6 +35,7 @@ async def record_many(
     """`record` for many devices in one insert per chunk (a worker's batch); returns how many points were new."""
     rows = [row for device_id, points in points_by_device.items() for row in _rows(device_id, points, now)]
     accepted = await _insert_new(session=session, rows=rows)
+    await _keep_latest(session=session, rows=rows)
     await session.flush()
     return accepted
 
@@ -72,6 +74,34 @@ async def _insert_new(*, session: AsyncSession, rows: list[dict[str, object]]) -
     for i in range(0, len(rows), _CHUNK):
         new += len((await session.scalars(statement, rows[i : i + _CHUNK])).all())
     return new
+
+
+_LATEST_FIELDS = ("device_id", "at", "soc_pct", "power_kw", "temperature_c", "state")
+
+
+async def _keep_latest(*, session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """Move each device's newest point into telemetry_latest, unless a newer one is there already.
+
+    Rows go in device order, so that two workers upserting overlapping devices on
+    PostgreSQL take their row locks in the same order (no deadlock).
+    """
+    newest: dict[str, dict[str, object]] = {}
+    for row in rows:
+        device_id = str(row["device_id"])
+        if device_id not in newest or cast(datetime, row["at"]) > cast(datetime, newest[device_id]["at"]):
+            newest[device_id] = {field: row.get(field) for field in _LATEST_FIELDS}
+    ordered = [newest[device_id] for device_id in sorted(newest)]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    latest = cast(Table, TelemetryLatest.__table__)
+    for i in range(0, len(ordered), _CHUNK):
+        statement = insert(latest).values(ordered[i : i + _CHUNK])
+        statement = statement.on_conflict_do_update(
+            index_elements=["device_id"],
+            set_={field: statement.excluded[field] for field in _LATEST_FIELDS if field != "device_id"},
+            where=latest.c.at < statement.excluded.at,
+        )
+        await session.execute(statement)
 
 
 async def list_points(

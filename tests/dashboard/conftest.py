@@ -201,3 +201,214 @@ def log_in_browser(page: Page, base_url: str, name: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r".*/fleet.*"))
+
+
+# --- the live server's HTTP API, for browser tests that need devices, telemetry, schedules and acks ---
+
+
+@dataclass
+class LiveApi:
+    """The live server's JSON API with an admin's API key (a real key in the server's database)."""
+
+    url: str
+    admin: dict[str, str]
+
+    def post(self, path: str, body: object, headers: dict[str, str]) -> httpx.Response:
+        """POST JSON to the live server."""
+        return httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
+
+    def get(self, path: str) -> httpx.Response:
+        """GET as the admin."""
+        return httpx.get(f"{self.url}{path}", headers=self.admin, timeout=30)
+
+    def register_device(self, device_id: str, **fields: object) -> dict[str, str]:
+        """Register a device; returns its credential header."""
+        body = {
+            "id": device_id,
+            "name": f"Battery {device_id}",
+            "site": "site-a",
+            "capacity_kwh": 10.0,
+            "max_charge_kw": 5.0,
+            "max_discharge_kw": 5.0,
+            **fields,
+        }
+        response = self.post("/api/v1/devices", body, self.admin)
+        assert response.status_code == 201, response.text
+        return {"Authorization": f"Bearer {response.json()['credential']}"}
+
+
+def create_admin_key(settings: Settings) -> str:
+    """An API key for the seeded admin operator, created in the server's database."""
+
+    async def create() -> str:
+        app = create_app(settings)
+        async with app.state.session_factory() as session:
+            operator = await auth_service.get_operator_by_name(session=session, name=ADMIN[0])
+            _, key = await auth_service.create_api_key(session=session, operator=operator, name="browser-test")
+            await session.commit()
+        await app.state.engine.dispose()
+        return key
+
+    return run_outside_the_test_loop(create)
+
+
+@pytest.fixture
+def live_api(live_server: LiveServer) -> LiveApi:
+    """The live server's API with an admin key."""
+    return LiveApi(live_server.url, {"Authorization": f"Bearer {create_admin_key(live_server.settings)}"})
+
+
+# --- Seed data for the schedules and market pages (appended) ---
+
+from collections.abc import Sequence  # noqa: E402
+from datetime import UTC, date, datetime, timedelta  # noqa: E402
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
+
+from gridpilot.auth.schemas import SYSTEM  # noqa: E402
+from gridpilot.db import create_engine, create_session_factory, utcnow  # noqa: E402
+from gridpilot.fleet import schedules as schedule_service  # noqa: E402
+from gridpilot.fleet import service as device_service  # noqa: E402
+from gridpilot.fleet.schemas import DeviceIn  # noqa: E402
+from gridpilot.market import bidding, bidding_service  # noqa: E402
+from gridpilot.market.models import ForecastModel, ForecastPrediction  # noqa: E402
+from gridpilot.protocol import SchedulePolicy  # noqa: E402
+from tests.market.factories import store_points  # noqa: E402
+
+SEED_MARKET = "TB"
+SEED_FORECAST = {2: 20.0, 3: 20.0, 17: 100.0, 18: 100.0}
+SEED_ACTUAL = {2: 20.5, 3: 25.0, 17: 96.0, 18: 90.0}
+SEED_PAST_DAYS = 6
+
+
+def seed_hour(day: date, hour: int) -> datetime:
+    """A UTC hour of a day (the seeded market's zone is UTC)."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+async def seed_batteries(session: AsyncSession, device_ids: Sequence[str], *, now: datetime) -> None:
+    """1 MW / 2 MWh batteries (SoC 10-90 %, lossless) tagged into the seeded market's fleet."""
+    for device_id in device_ids:
+        device_in = DeviceIn(
+            id=device_id,
+            name=f"Battery {device_id}",
+            site="site-a",
+            capacity_kwh=2000.0,
+            max_charge_kw=1000.0,
+            max_discharge_kw=1000.0,
+            min_soc_pct=10.0,
+            max_soc_pct=90.0,
+            charge_efficiency=1.0,
+            discharge_efficiency=1.0,
+            tags=[f"market:{SEED_MARKET}"],
+        )
+        await device_service.register(session=session, device_in=device_in, actor=SYSTEM, now=now)
+
+
+async def seed_market_data(
+    factory: async_sessionmaker[AsyncSession], *, day: date, bids: bool = True, forecasts: bool = True
+) -> None:
+    """Market TB: prices for `day` and the days before, a forecast of each, two batteries with a plan for `day`,
+    and (with bids) the day's bids cleared on the simulated exchange at the actual prices."""
+    now = utcnow()
+    days = [day - timedelta(days=n) for n in range(SEED_PAST_DAYS, -1, -1)]
+    async with factory() as session:
+        await seed_batteries(session, ["bat-a", "bat-b"], now=now)
+
+        def interval(h: int, mode: int, rate_kw: float) -> dict[str, object]:
+            return {
+                "start": seed_hour(day, h).isoformat(),
+                "end": seed_hour(day, h + 1).isoformat(),
+                "mode": mode,
+                "rate_kw": rate_kw,
+            }
+
+        plans = [
+            {
+                "device_id": "bat-a",
+                "intervals": [
+                    interval(2, 1, 400.0),
+                    interval(3, 1, 400.0),
+                    interval(17, 2, 800.0),
+                    interval(18, 2, 800.0),
+                ],
+            },
+            {"device_id": "bat-b", "intervals": [interval(17, 2, 500.0)]},
+        ]
+        await schedule_service.submit(
+            session=session, raws=plans, actor=SYSTEM, now=now, policy=SchedulePolicy(), batch=True
+        )
+        points = [
+            (seed_hour(d, h), SEED_ACTUAL.get(h, 50.0) + 3.0 * (n - SEED_PAST_DAYS))
+            for n, d in enumerate(days)
+            for h in range(24)
+        ]
+        await store_points(session, SEED_MARKET, "UTC", points, now=now)
+        if forecasts:
+            model = ForecastModel(
+                market=SEED_MARKET,
+                name="test",
+                version=1,
+                options={},
+                features=[],
+                metrics={},
+                resolution_minutes=60,
+                unit="EUR/MWh",
+                timezone="UTC",
+                train_start=seed_hour(days[0], 0),
+                train_end=seed_hour(days[0], 0),
+                gridpilot_version="test",
+                artifact_path="-",
+                promoted_at=now,
+            )
+            session.add(model)
+            await session.flush()
+            session.add_all(
+                ForecastPrediction(
+                    model_id=model.id,
+                    market=SEED_MARKET,
+                    delivery_start=seed_hour(d, h),
+                    resolution_minutes=60,
+                    price=SEED_FORECAST.get(h, 50.0) + 2.0 * (n - SEED_PAST_DAYS),
+                    issued_at=min(seed_hour(d, 0) - timedelta(hours=1), now - timedelta(minutes=1)),
+                )
+                for n, d in enumerate(days)
+                for h in range(24)
+            )
+        await session.commit()
+    if not bids:
+        return
+    async with factory() as session:
+
+        async def no_wait(seconds: float) -> None:
+            return None
+
+        exchange = bidding.SimulatedExchange({seed_hour(day, h): SEED_ACTUAL.get(h, 50.0) for h in range(24)})
+        result = await bidding_service.run(
+            session=session,
+            market=SEED_MARKET,
+            day=day,
+            rules=bidding.MarketRules(),
+            adapter=exchange,
+            exchange="simulated",
+            sleep=no_wait,
+            policy=SchedulePolicy(),
+            now=now,
+        )
+        assert result.status == "submitted", result
+        await session.commit()
+
+
+def seed_server(
+    settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Coroutine[Any, Any, None]]
+) -> None:
+    """Run seeding against a live server's database, on its own engine (the server's belongs to its loop)."""
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await work(create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    run_outside_the_test_loop(run)

@@ -75,3 +75,44 @@ async def test_a_job_started_after_the_time_catches_up_at_once(settings: Setting
         async with factory() as session:
             history = await schedule_service.history(session=session, device_id="bat-1", limit=5, now=NOW)
         assert len(history) == 1
+
+
+async def test_only_the_lease_holder_runs_the_job_and_a_standby_takes_over_when_it_expires(settings: Settings) -> None:
+    configured = settings.model_copy(update={"optimize_daily_at": time(12, 30), "optimize_drift_every_min": 0})
+    async with database(configured) as factory:
+        async with factory() as session:
+            await seed_market(session, configured)
+            await add_device(session, "bat-1")
+            await session.commit()
+        first, second = (
+            DailyJob(settings=configured, session_factory=factory, cache=cache(), solver=SOLVER, publisher=None)
+            for _ in range(2)
+        )
+        due = datetime(2024, 11, 3, 11, 30, tzinfo=UTC)
+        await first.step(due)
+        await second.step(due)
+        assert first.next_plan == {"NP": due + timedelta(days=1)}
+        assert second.next_plan == {}  # stood by: the first holds the lease
+        async with factory() as session:
+            history = await schedule_service.history(session=session, device_id="bat-1", limit=5, now=NOW)
+        assert len(history) == 1
+
+        much_later = due + timedelta(hours=2)  # the first process died: its lease has expired
+        await second.step(much_later)
+        assert second.next_plan == {"NP": due + timedelta(days=1)}  # took over and caught up today's run
+        await first.step(much_later + timedelta(minutes=1))
+        assert first.next_plan == {"NP": due + timedelta(days=1)}  # unchanged: it lost the lease
+
+
+async def test_a_released_lease_is_taken_at_once(settings: Settings) -> None:
+    from gridpilot.market import job_lease
+
+    async with database(settings) as factory:
+        lease = {"session_factory": factory, "name": "job", "ttl": timedelta(minutes=5)}
+        assert await job_lease.acquire(**lease, holder="a", now=NOW)
+        assert await job_lease.acquire(**lease, holder="a", now=NOW + timedelta(minutes=1))  # renewed
+        assert not await job_lease.acquire(**lease, holder="b", now=NOW + timedelta(minutes=5))  # a renewed it
+        await job_lease.release(session_factory=factory, name="job", holder="b")  # not b's to release
+        assert not await job_lease.acquire(**lease, holder="b", now=NOW + timedelta(minutes=5))
+        await job_lease.release(session_factory=factory, name="job", holder="a")
+        assert await job_lease.acquire(**lease, holder="b", now=NOW + timedelta(minutes=5))

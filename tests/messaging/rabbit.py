@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gridpilot.config import Settings
 from gridpilot.fleet.models import Execution
+from gridpilot.live.bus import LiveBus
 from gridpilot.messaging import rabbit
 from gridpilot.messaging.batches import BatchConsumer
 from gridpilot.messaging.handlers import DeviceMessage
@@ -51,10 +52,10 @@ async def depths(settings: Settings) -> tuple[int, int]:
 
 @contextlib.asynccontextmanager
 async def consuming(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], bus: LiveBus | None = None
 ) -> AsyncIterator[BatchConsumer]:
-    """A batch consumer running in this process until the block ends."""
-    consumer = BatchConsumer(settings, session_factory)
+    """A batch consumer running in this process until the block ends (publishing live events to `bus`)."""
+    consumer = BatchConsumer(settings, session_factory, bus=bus)
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.ready.wait(), 10)
     try:
