@@ -24,6 +24,7 @@ from gridpilot.dependencies import NowDep, SessionDep, SettingsDep
 from gridpilot.fleet import distribution
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet.exceptions import ScheduleConflict, ScheduleRejected
+from gridpilot.live.dependencies import LiveBusDep
 
 router = APIRouter()
 SHOWN_ROWS = 300  # a table longer than this shows the rows with problems first, then the first others
@@ -60,6 +61,7 @@ async def submit(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    bus: LiveBusDep,
 ) -> Response:
     """Store every schedule of the upload or none, as the API does, with this operator as the actor."""
     upload, text = await _read(request, max_schedules=settings.schedule_max_batch)
@@ -85,14 +87,14 @@ async def submit(
         upload.problems.append(f"Nothing was stored: {exc.detail}.")
         return _render(request, admin, _preview_context(upload, True), text, status_code=409)
     await session.commit()
-    if request.app.state.mqtt is not None and result.accepted:
-        background.add_task(
-            distribution.push_views,
-            session_factory=request.app.state.session_factory,
-            publisher=request.app.state.mqtt,
-            device_ids=[accepted.device_id for accepted in result.accepted],
-            now=now,
-        )
+    await distribution.announce_stored(
+        accepted=result.accepted,
+        bus=bus,
+        publisher=request.app.state.mqtt,
+        session_factory=request.app.state.session_factory,
+        background=background,
+        now=now,
+    )
     context = {"result": result, "intervals": sum(a.intervals for a in result.accepted)}
     if request.headers.get("HX-Request"):
         return templates.TemplateResponse(request, "partials/schedule_result.html", context)

@@ -7,15 +7,19 @@ devices get their schedules by polling, which stays the fallback in every case.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.background import BackgroundTasks
 
 from gridpilot.fleet import reports as report_service
 from gridpilot.fleet import schedules as schedule_service
-from gridpilot.fleet.schemas import DeviceScheduleOut, HeartbeatIn
+from gridpilot.fleet.schemas import AcceptedSchedule, DeviceScheduleOut, HeartbeatIn
+from gridpilot.live import events as live_events
+from gridpilot.live.bus import LiveBus
+from gridpilot.live.publish import publish_events
 
 log = logging.getLogger("gridpilot.fleet")
 UNSENT_LOOKBACK = timedelta(hours=24)  # as far back as a device's view reaches (unacked ended intervals)
@@ -26,6 +30,27 @@ class ViewPublisher(Protocol):
 
     async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> list[DeviceScheduleOut]:
         """Send each view to its device; returns those the channel confirmed."""
+
+
+async def announce_stored(
+    *,
+    accepted: Sequence[AcceptedSchedule],
+    bus: LiveBus | None,
+    publisher: ViewPublisher | None,
+    session_factory: async_sessionmaker[AsyncSession],
+    background: BackgroundTasks,
+    now: datetime,
+) -> None:
+    """After a submission's commit: a live event per stored version, and the push to the devices once answered."""
+    await publish_events(bus, [live_events.schedule_event(a.device_id, a.version, "queued") for a in accepted])
+    if publisher is not None and accepted:
+        background.add_task(
+            push_views,
+            session_factory=session_factory,
+            publisher=publisher,
+            device_ids=[a.device_id for a in accepted],
+            now=now,
+        )
 
 
 async def push_views(

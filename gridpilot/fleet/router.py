@@ -325,15 +325,14 @@ async def submit_schedules(
         policy=schedule_service.schedule_policy(settings),
     )
     await session.commit()
-    await publish_events(bus, [live_events.schedule_event(a.device_id, a.version, "queued") for a in result.accepted])
-    if request.app.state.mqtt is not None and result.accepted:
-        background.add_task(
-            distribution.push_views,
-            session_factory=request.app.state.session_factory,
-            publisher=request.app.state.mqtt,
-            device_ids=[accepted.device_id for accepted in result.accepted],
-            now=now,
-        )
+    await distribution.announce_stored(
+        accepted=result.accepted,
+        bus=bus,
+        publisher=request.app.state.mqtt,
+        session_factory=request.app.state.session_factory,
+        background=background,
+        now=now,
+    )
     return result
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from gridpilot.db import utcnow
 from tests.dashboard.conftest import Dashboard
+from tests.live.conftest import subscribed
 
 HEADER = "device_id,start,end,mode,rate_kw"
 
@@ -261,3 +262,20 @@ async def test_a_line_the_parser_drops_blocks_the_submit_of_the_rest(dashboard: 
     response = await dashboard.admin.post("/schedules/submit", data={"text": text}, headers=htmx(dashboard.admin_csrf))
     assert response.status_code == 422 and "6 fields; the header has 5" in response.text
     assert await stored_versions(dashboard, "bat-1") == []
+
+
+async def test_a_submit_announces_each_stored_version_to_the_live_views(dashboard: Dashboard) -> None:
+    await two_devices(dashboard)
+    text = "\n".join([HEADER, line("bat-1", 0, 1, "charge", "3"), line("bat-2", 0, 1, "1", "1")])
+    async with subscribed(dashboard.api.app.state.live_bus) as subscription:
+        response = await dashboard.admin.post(
+            "/schedules/submit",
+            files={"file": ("plan.csv", text.encode(), "text/csv")},
+            headers=htmx(dashboard.admin_csrf),
+        )
+        assert response.status_code == 200, response.text
+        events = await subscription.until(2)
+    assert events == [
+        {"type": "schedule", "device_id": "bat-1", "version": 1, "state": "queued"},
+        {"type": "schedule", "device_id": "bat-2", "version": 1, "state": "queued"},
+    ]
