@@ -117,7 +117,7 @@ class Execution(Base):
     energy_kwh: Mapped[float | None]
     soc_pct: Mapped[float | None]
     message: Mapped[str | None] = mapped_column(String(1000))
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # the dashboard's recent failures
 
 
 class DeviceHeartbeat(Base):

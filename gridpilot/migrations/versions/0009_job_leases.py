@@ -1,4 +1,4 @@
-"""job leases: one server process runs the daily fleet optimization
+"""job leases (one server process runs the daily fleet optimization); executions indexed by arrival
 
 Revision ID: 0009
 Revises: 0008
@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.Column("expires_at", gridpilot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_job_leases")),
     )
+    op.create_index(op.f("ix_executions_received_at"), "executions", ["received_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_executions_received_at"), table_name="executions")
     op.drop_table("job_leases")

@@ -70,8 +70,8 @@ def assert_feasible_from(dispatch, battery: Battery, inside: bool) -> None:  # t
 def test_the_schedule_always_passes_the_protocol_validator(problem: DispatchProblem) -> None:
     dispatch = SOLVER.solve(problem)
     schedule = to_schedule(dispatch, battery=problem.battery, device_id="battery-1", start=NOW)
-    if schedule is None:
-        assert np.all(np.abs(dispatch.net_kw) < 0.0005 + 1e-9)
+    if schedule is None:  # every step rounded away (under half a watt) or floored at a SoC limit (under a watt)
+        assert np.all(np.abs(dispatch.net_kw) < 0.001 + 1e-9)
         return
 
     result = validate_schedule(
