@@ -25,7 +25,6 @@ import os
 import platform
 import random
 import re
-import secrets
 import signal
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import httpx
 import redis.asyncio as redis
+from gridpilot_process import gridpilot_command, server_environment
 from provenance import free_port
 from throwaway_pg import throwaway_database
 from websockets.asyncio.client import ClientConnection, connect
@@ -48,26 +48,6 @@ HOST = "127.0.0.1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "bench-password-1"
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-
-
-def gridpilot_command() -> str:
-    """The gridpilot console script of this interpreter's venv."""
-    return str(Path(sys.executable).with_name("gridpilot"))
-
-
-def environment(database: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """gridpilot's environment: nothing inherited from GRIDPILOT_*, the bench's database and settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPILOT_")}
-    env.update(
-        GRIDPILOT_DATABASE_URL=f"postgresql+asyncpg://postgres@{HOST}:5432/{database}",
-        GRIDPILOT_DATA_DIR=str(data_dir),
-        GRIDPILOT_ENVIRONMENT="test",
-        GRIDPILOT_SECRET_KEY=secrets.token_urlsafe(32),
-        GRIDPILOT_LOG_LEVEL="WARNING",
-        COLUMNS="200",
-        **extra,
-    )
-    return env
 
 
 def gridpilot(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
@@ -267,7 +247,7 @@ def ws_bench(args: argparse.Namespace) -> None:
         with throwaway_database("gridpilot_bench_ws") as database, tempfile.TemporaryDirectory() as tmp:
             prefix = f"bench-ws-{uuid.uuid4().hex[:8]}"
             extra = {"GRIDPILOT_REDIS_URL": REDIS_URL, "GRIDPILOT_REDIS_PREFIX": prefix} if processes > 1 else {}
-            env = environment(database, Path(tmp), **extra)
+            env = server_environment(database, Path(tmp), **extra)
             gridpilot(["migrate"], env)
             output = gridpilot(["operators", "create", "bench", "--role", "admin"], env)
             key = re.search(r"gpk_[A-Za-z0-9_-]+", output)

@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gridpilot_process import gridpilot_command, server_environment
 from provenance import free_port, git_revision, run_text
 from throwaway_pg import throwaway_database
 
@@ -222,29 +223,6 @@ class Procs:
     def stop_all(self) -> None:
         for proc in reversed(list(self.items)):
             self.stop(proc)
-
-
-def gridpilot_command() -> str:
-    beside = Path(sys.executable).with_name("gridpilot")
-    found = str(beside) if beside.exists() else shutil.which("gridpilot")
-    if not found:
-        raise BenchError("the gridpilot command is not installed (run from the project's venv)")
-    return found
-
-
-def base_env(database: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPILOT_")}
-    env.update(
-        GRIDPILOT_DATABASE_URL=f"postgresql+asyncpg://postgres@{HOST}:5432/{database}",
-        GRIDPILOT_DATA_DIR=str(data_dir),
-        GRIDPILOT_ENVIRONMENT="test",
-        GRIDPILOT_SECRET_KEY=secrets.token_urlsafe(32),
-        GRIDPILOT_LOG_LEVEL="WARNING",
-        GRIDPILOT_LOG_JSON="false",
-        COLUMNS="200",
-    )
-    env.update(extra)
-    return env
 
 
 def gridpilot(args: Sequence[str], env: dict[str, str]) -> str:
@@ -504,7 +482,7 @@ class Bench:
             extra.update(GRIDPILOT_AMQP_URL=AMQP_URL, GRIDPILOT_AMQP_PREFIX=self.prefix)
         if args.batch_size:
             extra["GRIDPILOT_WORKER_BATCH_SIZE"] = str(args.batch_size)
-        self.env = base_env(database, self.dir / "server-data", **extra)
+        self.env = server_environment(database, self.dir / "server-data", **extra)
 
     # set-up
 
