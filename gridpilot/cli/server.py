@@ -34,11 +34,17 @@ def serve(
     if migrate if migrate is not None else settings.database_url is None:
         migrations.upgrade(settings)
     _bootstrap_admin(settings)
+    processes = workers or settings.workers
+    if processes > 1 and not settings.redis_url:
+        Console(stderr=True).print(
+            f"[yellow]{processes} server processes without GRIDPILOT_REDIS_URL: each dashboard tab sees only the "
+            "live events of the process it is connected to (docs/dashboard.md).[/yellow]"
+        )
     serving.serve(
         serving.ServeOptions(
             host=host or settings.host,
             port=port or settings.port,
-            workers=workers or settings.workers,
+            workers=processes,
             log_level=settings.log_level.lower(),
             log_json=settings.log_json,
         )
