@@ -70,6 +70,16 @@ DEVICES = Gauge(
     registry=REGISTRY,
 )
 
+DATABASE_ERRORS = Counter(
+    "gridpilot_database_errors_total",
+    "Database failures, by where they were seen: request (a connection lost mid-request), readiness "
+    "(/health/ready found the database away), metrics (a scrape could not read it), worker (a batch requeued)",
+    ["source"],
+    registry=REGISTRY,
+)
+for _source in ("request", "readiness", "metrics", "worker"):
+    DATABASE_ERRORS.labels(_source)  # every series exists from 0, so increase() sees the first failure
+
 FORECAST_MAE = Gauge(
     "gridpilot_forecast_mae",
     "Mean absolute error of served day-ahead price forecasts over the last 7 days, by market (price unit)",

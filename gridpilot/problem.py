@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gridpilot import observability
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         if not exc.connection_invalidated:
             return await _unexpected(request, exc)
+        observability.DATABASE_ERRORS.labels("request").inc()
         log.warning("database connection lost; the pool reconnects", exc_info=exc)
         return problem_response(
             503, "Database unavailable", "the database connection was lost; retry", headers={"Retry-After": "1"}

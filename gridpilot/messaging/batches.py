@@ -197,6 +197,7 @@ class BatchConsumer:
         await items[-1].incoming.ack(multiple=True)  # every earlier delivery on this channel is in this batch
 
     async def _requeue_after_outage(self, batch: list[AbstractIncomingMessage]) -> None:
+        observability.DATABASE_ERRORS.labels("worker").inc()
         log.error(
             "the database is unreachable; requeueing %s messages, retrying in %.1f s", len(batch), self._outage_delay
         )
