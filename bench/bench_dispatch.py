@@ -15,7 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -93,8 +93,15 @@ def main(
     count: Annotated[int, typer.Option(help="Battery-days in the fleet run")] = 10_000,
     jobs: Annotated[int, typer.Option(help="Worker processes for the all-cores run")] = os.cpu_count() or 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure here")] = None,
+    emhass: Annotated[
+        Path | None,
+        typer.Option(help="Instead: solve the days in this bench_emhass.py output and compare with EMHASS"),
+    ] = None,
 ) -> None:
     """Time the optimizer, evaluate the published forecasts, print the markdown for docs/benchmarks.md."""
+    if emhass is not None:
+        compare_emhass(emhass, json_out)
+        return
     started = datetime.now(UTC)
     frames = {market: read_market(market) for market in MARKETS}
     hourly = np.concatenate([daily_prices(frame) for frame in frames.values()])
@@ -193,6 +200,117 @@ def print_markdown(figures: dict[str, object], started: datetime, count: int) ->
             f"| {market} prices | {bill['without']:.2f} | {bill['rule']:.2f} | {bill['optimized']:.2f} | "
             f"{bill['yesterday']:.2f} |"
         )
+
+
+def compare_emhass(emhass_json: Path, json_out: Path | None) -> None:
+    """gridpilot on the days bench_emhass.py solved with EMHASS: objective agreement and speed ratio.
+
+    Same battery (STANDARD_BATTERY; EMHASS's discharge limit set to 1 MW / 0.95 so that both cap AC power at
+    1 MW), same days, planned on the real price. Times: build + solve + read back, per battery-day.
+    """
+    theirs = json.loads(emhass_json.read_text())
+    started = datetime.now(UTC)
+    figures: dict[str, dict[str, Any]] = {}
+    for market, peer in theirs["markets"].items():
+        frame = read_market(market)
+        days = daily_prices(frame)
+        dates = [str(day.date()) for day in frame.index[-DAYS * 24 :: 24]]
+        peer_days = peer["days"]
+        if dates[: len(peer_days)] != [row["day"] for row in peer_days]:
+            raise typer.BadParameter(f"{market}: EMHASS solved other days", param_hint="--emhass")
+        days = days[: len(peer_days)]
+        solver = Solver()
+        reused, fresh, plans = [], [], []
+        for prices in days:
+            began = time.perf_counter()
+            plans.append(solver.solve(DispatchProblem(STANDARD_BATTERY, prices, 60, 50.0)))
+            reused.append(time.perf_counter() - began)
+        for prices in days:
+            began = time.perf_counter()
+            optimize(DispatchProblem(STANDARD_BATTERY, prices, 60, 50.0))
+            fresh.append(time.perf_counter() - began)
+        ours = np.array([plan.objective for plan in plans])
+        peer_objective = np.array([row["objective"] for row in peer_days])
+        scale = np.maximum(np.abs(ours), np.abs(peer_objective))
+        relative = np.divide(np.abs(ours - peer_objective), scale, out=np.zeros_like(scale), where=scale > 0)
+        power_gap = np.array(
+            [
+                np.abs(plan.discharge_kw - plan.charge_kw - np.array(row["battery_w"]) / 1000).max()
+                for plan, row in zip(plans, peer_days, strict=True)
+            ]
+        )
+        reuse_ms, fresh_ms = np.array(reused[1:]) * 1000, np.array(fresh) * 1000
+        worst = int(np.argmax(relative))
+        figures[market] = {
+            "days": len(days),
+            "emhass_status": sorted({row["status"] for row in peer_days}),
+            "emhass_terminal_slack_wh_max": max(row["soc_final_slack_wh"] for row in peer_days),
+            "ours_methods": {
+                method: sum(plan.method.value == method for plan in plans)
+                for method in sorted({plan.method.value for plan in plans})
+            },
+            "ours_warnings": sum(bool(plan.warnings) for plan in plans),
+            "relative_max": float(relative.max()),
+            "relative_median": float(np.median(relative)),
+            "absolute_max": float(np.abs(ours - peer_objective).max()),
+            "worst_day": dates[worst],
+            "days_above_1e-6": int((relative >= 1e-6).sum()),
+            "same_plan_within_1_kw": int((power_gap <= 1.0).sum()),
+            "ours_total": float(ours.sum()),
+            "emhass_total": float(peer_objective.sum()),
+            "ours_median_ms": float(np.median(reuse_ms)),
+            "ours_p99_ms": float(np.percentile(reuse_ms, 99)),
+            "ours_fresh_median_ms": float(np.median(fresh_ms)),
+            "ours_fresh_p99_ms": float(np.percentile(fresh_ms, 99)),
+            "emhass_median_ms": peer["median_ms"],
+            "emhass_p99_ms": peer["p99_ms"],
+            "emhass_first_ms": peer["first_solve_ms"],
+            "emhass_fresh_median_ms": peer["fresh_median_ms"],
+        }
+    load = os.getloadavg()
+    print(
+        f"gridpilot run {started:%Y-%m-%d %H:%M} UTC, EMHASS run {theirs['started']} .. {theirs['finished']} "
+        f"(EMHASS {theirs['emhass']}, cvxpy {theirs['cvxpy']}, highspy {theirs['highspy']}, prices given to EMHASS per "
+        f"{theirs.get('price_unit', 'kwh')}); {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average (1 / 5 / 15 min) before EMHASS "
+        f"{' / '.join(f'{x:.1f}' for x in theirs['load_before'])}, after EMHASS "
+        f"{' / '.join(f'{x:.1f}' for x in theirs['load_after'])}, after gridpilot "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.\n"
+    )
+    print(
+        "| market | days | max relative objective difference | median | days ≥ 1e-6 | same plan (±1 kW) | "
+        "total objective gridpilot / EMHASS |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for market, row in figures.items():
+        print(
+            f"| {market} | {row['days']} | {row['relative_max']:.1e} ({row['worst_day']}) | "
+            f"{row['relative_median']:.1e} | {row['days_above_1e-6']} | {row['same_plan_within_1_kw']} | "
+            f"{row['ours_total']:,.4f} / {row['emhass_total']:,.4f} |"
+        )
+    print(
+        "\n| market | gridpilot median | p99 | EMHASS median | p99 | ratio of medians | ratio of p99 | "
+        "gridpilot fresh build median | EMHASS first solve (builds its model) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for market, row in figures.items():
+        print(
+            f"| {market} | {row['ours_median_ms']:.3f} ms | {row['ours_p99_ms']:.3f} ms | "
+            f"{row['emhass_median_ms']:.1f} ms | {row['emhass_p99_ms']:.1f} ms | "
+            f"{row['emhass_median_ms'] / row['ours_median_ms']:.0f}× | "
+            f"{row['emhass_p99_ms'] / row['ours_p99_ms']:.0f}× | "
+            f"{row['ours_fresh_median_ms']:.3f} ms | {row['emhass_first_ms']:.0f} ms |"
+        )
+    for market, row in figures.items():
+        print(
+            f"\n{market}: EMHASS status {row['emhass_status']}, terminal-SoC slack at most "
+            f"{row['emhass_terminal_slack_wh_max']:.3g} Wh; gridpilot methods {row['ours_methods']}, "
+            f"{row['ours_warnings']} plans with warnings.",
+            end="",
+        )
+    print()
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
