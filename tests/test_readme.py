@@ -39,7 +39,7 @@ def test_the_readme_names_no_setting_that_does_not_exist() -> None:
 def test_the_readme_shows_the_two_quickstart_commands_and_the_screenshot() -> None:
     text = README.read_text(encoding="utf-8")
     quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    assert "scripts/serve" in quickstart and "scripts/test" in quickstart
+    assert "scripts/demo" in quickstart and "scripts/test" in quickstart and "scripts/serve" in quickstart
     assert "docs/images/dashboard-fleet.png" in text
     assert (README.parent / "docs" / "images" / "dashboard-fleet.png").is_file()
     for link in re.findall(r"\]\((docs/[^)#]+)", text):

@@ -8,6 +8,7 @@ from gridpilot.cli import (
     bids,
     broker,
     database,
+    demo,
     dlq,
     evaluate,
     forecast,
@@ -26,6 +27,7 @@ from gridpilot.cli import (
 def register(app: typer.Typer) -> None:
     """Add the server command groups (serve, migrate, worker, operators, ..., prices, models) to `gridpilot`."""
     app.command("serve")(server.serve)
+    app.command("demo")(demo.demo)
     app.command("migrate")(database.migrate)
     app.command("worker")(worker.worker)
     app.add_typer(operators.app, name="operators")

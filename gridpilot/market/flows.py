@@ -31,6 +31,7 @@ from gridpilot.market.fleet_solvers import PlanSolver
 from gridpilot.market.series import day_bounds
 from gridpilot.market.serving import ModelCache
 from gridpilot.protocol import Interval, Mode, Schedule
+from gridpilot.telemetry import service as telemetry_service
 
 OPTIMIZER = Actor(kind="system", id="optimizer", name="optimizer")
 SOURCE = "optimizer"  # the `source` of every schedule a fleet run stores
@@ -97,6 +98,16 @@ async def optimize_fleet(
     return report
 
 
+def newest_soc(
+    acked_pct: float | None, acked_at: datetime | None, measured: tuple[float, datetime] | None
+) -> tuple[float, datetime] | None:
+    """The newer of the SoC in the device's last acknowledgement and its latest telemetry point."""
+    acked = (acked_pct, acked_at) if acked_pct is not None and acked_at is not None else None
+    if acked is None or measured is None:
+        return acked or measured
+    return max(acked, measured, key=lambda reading: reading[1])
+
+
 async def fleet_devices(
     *, session: AsyncSession, settings: Settings, market: str, now: datetime, report: FleetRun
 ) -> list[FleetDevice]:
@@ -108,9 +119,11 @@ async def fleet_devices(
         page = await device_service.list_devices(
             session=session, now=now, liveness=liveness, limit=_PAGE, after_id=after, tag=market_tag(market)
         )
+        measured = await telemetry_service.latest_soc(session=session, device_ids=[device.id for device in page])
         for device in page:
             report.devices += 1
-            if device.last_soc_pct is None or device.last_soc_at is None:
+            soc = newest_soc(device.last_soc_pct, device.last_soc_at, measured.get(device.id))
+            if soc is None:
                 report.skipped[device.id] = "no SoC reported yet: the plan needs a starting point"
                 continue
             try:
@@ -121,7 +134,7 @@ async def fleet_devices(
             except ValueError as exc:
                 report.skipped[device.id] = f"limits the optimizer cannot use: {exc}"
                 continue
-            found.append(FleetDevice(device.id, battery, device.last_soc_pct, device.last_soc_at))
+            found.append(FleetDevice(device.id, battery, *soc))
         if len(page) < _PAGE:
             break
         after = page[-1].id

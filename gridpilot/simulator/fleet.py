@@ -20,6 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ from gridpilot.agent import Agent
 from gridpilot.agent._transport import CloudClient
 from gridpilot.agent.clock import SystemClock
 from gridpilot.agent.config import AgentConfig
+from gridpilot.agent.drivers.base import Driver
 from gridpilot.agent.drivers.simulated import SimulatedBattery
+from gridpilot.agent.drivers.sunspec import SunSpecDriver
 from gridpilot.protocol.battery import BatteryLimits
+from gridpilot.simulator.inverter import InverterSimulator
 
 log = logging.getLogger("gridpilot.simulate")
 LIMITS = BatteryLimits(
@@ -61,7 +65,12 @@ class FleetOptions:
     control_tick_s: float = 5.0
     telemetry_interval_s: float = 60.0
     heartbeat_interval_s: float = 60.0
+    tags: tuple[str, ...] = ()  # added to every device's tags at registration (e.g. market:NP)
+    sunspec_devices: int = 0  # the first N devices run behind a SunSpec inverter simulator (the Modbus path)
+    initial_soc_pct: float | None = None  # every battery's SoC at start; None: spread over 20..79 %
 
+
+SUNSPEC_TAG = "modbus-sunspec"
 
 Progress = Callable[[dict[str, int]], None]
 
@@ -77,6 +86,7 @@ async def provision(options: FleetOptions, admin_key: str, progress: Callable[[i
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     wanted = device_ids(options)
     missing = [device_id for device_id in wanted if device_id not in known]
+    sunspec = set(wanted[: options.sunspec_devices])
     limit = asyncio.Semaphore(_REGISTER_CONCURRENCY)
     headers = {"Authorization": f"Bearer {admin_key}"}
     async with httpx.AsyncClient(base_url=options.server_url, headers=headers, timeout=30) as http:
@@ -92,7 +102,7 @@ async def provision(options: FleetOptions, admin_key: str, progress: Callable[[i
                     "max_discharge_kw": 5,
                     "min_soc_pct": 5,
                     "max_soc_pct": 95,
-                    "tags": ["simulated"],
+                    "tags": ["simulated", *options.tags, *([SUNSPEC_TAG] if device_id in sunspec else [])],
                 }
                 response = await http.post("/api/v1/devices", json=body)
                 if response.status_code == 409:  # registered by an earlier run whose credentials file is gone
@@ -136,11 +146,19 @@ async def run_devices(
     """Run one agent per device in this event loop until `stop`; report totals every second."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     clock = SystemClock()
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+    sunspec = set(device_ids(options)[: options.sunspec_devices])
+    inverters: list[InverterSimulator] = []
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http, contextlib.AsyncExitStack() as cleanup:
+        cleanup.push_async_callback(_stop_inverters, inverters)
         agents = []
         for n, (device_id, credential) in enumerate(sorted(credentials.items())):
             config = agent_config(options, device_id, credential)
-            battery = SimulatedBattery(LIMITS, now=clock.now, soc_pct=20 + (seed + n) % 60, noise=0.01, seed=seed + n)
+            soc = options.initial_soc_pct if options.initial_soc_pct is not None else 20 + (seed + n) % 60
+            battery: Driver
+            if device_id in sunspec:
+                battery = await _inverter(inverters, soc_pct=soc, serial=device_id, now=clock.now)
+            else:
+                battery = SimulatedBattery(LIMITS, now=clock.now, soc_pct=soc, noise=0.01, seed=seed + n)
             client = CloudClient(
                 server_url=options.server_url, device_id=device_id, credential=credential, timeout_s=30, http=http
             )
@@ -168,6 +186,29 @@ async def run_devices(
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             log.error("%s of %s agents ended with an error; first: %r", len(failed), len(agents), failed[0])
+
+
+async def _inverter(
+    inverters: list[InverterSimulator], *, soc_pct: float, serial: str, now: Callable[[], datetime]
+) -> Driver:
+    """A SunSpec inverter simulator on a free local port, and the agent's Modbus driver talking to it."""
+    simulator = InverterSimulator(
+        capacity_kwh=LIMITS.capacity_kwh,
+        max_charge_kw=LIMITS.max_charge_kw,
+        max_discharge_kw=LIMITS.max_discharge_kw,
+        efficiency=LIMITS.charge_efficiency,
+        soc_pct=soc_pct,
+        min_reserve_pct=LIMITS.min_soc_pct,
+        serial_number=serial[-16:],
+    )
+    port = await simulator.start("127.0.0.1", 0)
+    inverters.append(simulator)
+    return SunSpecDriver("127.0.0.1", port, now=now)
+
+
+async def _stop_inverters(inverters: list[InverterSimulator]) -> None:
+    for simulator in inverters:
+        await simulator.stop()
 
 
 def _totals(agents: list[Agent], tasks: list[asyncio.Task[None]]) -> dict[str, int]:

@@ -104,6 +104,18 @@ async def _keep_latest(*, session: AsyncSession, rows: list[dict[str, object]]) 
         await session.execute(statement)
 
 
+async def latest_soc(*, session: AsyncSession, device_ids: Sequence[str]) -> dict[str, tuple[float, datetime]]:
+    """Each device's newest reported SoC and when it was measured (devices that never reported are left out)."""
+    if not device_ids:
+        return {}
+    rows = await session.execute(
+        select(TelemetryLatest.device_id, TelemetryLatest.soc_pct, TelemetryLatest.at).where(
+            TelemetryLatest.device_id.in_(list(device_ids))
+        )
+    )
+    return {device_id: (soc, at) for device_id, soc, at in rows}
+
+
 async def list_points(
     *, session: AsyncSession, device_id: str, limit: int, since: datetime | None = None, until: datetime | None = None
 ) -> list[TelemetryPoint]:

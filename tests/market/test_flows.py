@@ -14,17 +14,26 @@ from gridpilot.fleet import service as device_service
 from gridpilot.market import fleet_jobs
 from gridpilot.market.exceptions import ForecastDayOutOfRange, NoCurrentModel, NoFleetDevices, UnknownMarket
 from gridpilot.market.fleet_plans import planned_soc_pct
-from gridpilot.market.flows import FleetRun
+from gridpilot.market.flows import FleetRun, fleet_devices, newest_soc
 from gridpilot.market.series import day_bounds
 from gridpilot.protocol import Interval, Mode, validate_schedule
+from gridpilot.telemetry import service as telemetry_service
+from gridpilot.telemetry.schemas import DeviceState, TelemetryPointIn
 from tests.market.factories import hourly_points, store_points
 from tests.market.fleet_setup import DAY, NOW, SOLVER, TZ, add_device, cache, database, seed_market, set_soc
 
 
 async def plan(factory: async_sessionmaker[AsyncSession], settings: Settings, **overrides: object) -> FleetRun:
     arguments: dict[str, object] = {
-        "session_factory": factory, "settings": settings, "cache": cache(), "solver": SOLVER, "publisher": None,
-        "market": "NP", "day": DAY, "now": NOW, **overrides,
+        "session_factory": factory,
+        "settings": settings,
+        "cache": cache(),
+        "solver": SOLVER,
+        "publisher": None,
+        "market": "NP",
+        "day": DAY,
+        "now": NOW,
+        **overrides,
     }
     return await fleet_jobs.plan_day(**arguments)  # type: ignore[arg-type]
 
@@ -141,3 +150,32 @@ async def test_refusals_say_what_is_missing(settings: Settings) -> None:
             await plan(factory, settings, market="DE")
         with pytest.raises(ForecastDayOutOfRange):
             await plan(factory, settings, market="BE", day=DAY + timedelta(days=5))
+
+
+def test_the_starting_soc_is_the_newer_of_the_last_ack_and_the_latest_telemetry() -> None:
+    earlier, later = NOW - timedelta(minutes=10), NOW
+    assert newest_soc(None, None, None) is None
+    assert newest_soc(40.0, earlier, None) == (40.0, earlier)
+    assert newest_soc(None, None, (55.0, later)) == (55.0, later)
+    assert newest_soc(40.0, earlier, (55.0, later)) == (55.0, later)
+    assert newest_soc(40.0, later, (55.0, earlier)) == (40.0, later)
+
+
+async def test_a_device_that_only_sent_telemetry_is_planned_from_its_measured_soc(settings: Settings) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "telemetry-only", soc=None)
+            await add_device(session, "stale-ack", soc=80.0, soc_at=NOW - timedelta(hours=2))
+            await add_device(session, "never-reported", soc=None)
+            for device_id, soc in (("telemetry-only", 30.0), ("stale-ack", 20.0)):
+                point = TelemetryPointIn(
+                    at=NOW - timedelta(minutes=5), soc_pct=soc, power_kw=0.0, state=DeviceState.IDLE
+                )
+                await telemetry_service.record(session=session, device_id=device_id, points=[point], now=NOW)
+            await session.commit()
+        async with factory() as session:
+            run = FleetRun(market="NP", day=DAY)
+            found = await fleet_devices(session=session, settings=settings, market="NP", now=NOW, report=run)
+        assert {(d.id, d.soc_pct) for d in found} == {("telemetry-only", 30.0), ("stale-ack", 20.0)}
+        assert run.skipped == {"never-reported": "no SoC reported yet: the plan needs a starting point"}
