@@ -203,7 +203,7 @@ async def store_plans(
         if planned == held:
             (report.unchanged if planned else report.idle).append(device.id)
             continue
-        if not planned:
+        if not planned and not later:
             report.skipped[device.id] = "the new plan is idle but a schedule cannot be empty: the stored plan stays"
             continue
         raws.append(Schedule(device.id, planned + later).to_json())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,16 +11,28 @@ from gridpilot.auth.schemas import SYSTEM
 from gridpilot.config import Settings
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
-from gridpilot.market import fleet_jobs
+from gridpilot.market import fleet_jobs, registry
 from gridpilot.market.exceptions import ForecastDayOutOfRange, NoCurrentModel, NoFleetDevices, UnknownMarket
 from gridpilot.market.fleet_plans import planned_soc_pct
 from gridpilot.market.flows import FleetRun, fleet_devices, newest_soc
 from gridpilot.market.series import day_bounds
-from gridpilot.protocol import Interval, Mode, validate_schedule
+from gridpilot.protocol import Interval, Mode, SchedulePolicy, validate_schedule
 from gridpilot.telemetry import service as telemetry_service
 from gridpilot.telemetry.schemas import DeviceState, TelemetryPointIn
 from tests.market.factories import hourly_points, store_points
-from tests.market.fleet_setup import DAY, NOW, SOLVER, TZ, add_device, cache, database, seed_market, set_soc
+from tests.market.fleet_setup import (
+    DAY,
+    DAYS,
+    FIRST,
+    NOW,
+    SOLVER,
+    TZ,
+    add_device,
+    cache,
+    database,
+    seed_market,
+    set_soc,
+)
 
 
 async def plan(factory: async_sessionmaker[AsyncSession], settings: Settings, **overrides: object) -> FleetRun:
@@ -179,3 +191,43 @@ async def test_a_device_that_only_sent_telemetry_is_planned_from_its_measured_so
             found = await fleet_devices(session=session, settings=settings, market="NP", now=NOW, report=run)
         assert {(d.id, d.soc_pct) for d in found} == {("telemetry-only", 30.0), ("stale-ack", 20.0)}
         assert run.skipped == {"never-reported": "no SoC reported yet: the plan needs a starting point"}
+
+
+async def test_an_idle_plan_clears_the_day_and_keeps_what_comes_after_it(settings: Settings) -> None:
+    day_start, day_end = day_bounds(DAY, TZ)
+
+    def interval(start: datetime, mode: int) -> dict[str, object]:
+        return {"start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat(), "mode": mode, "rate_kw": 1}
+
+    async with database(settings) as factory:
+        async with factory() as session:
+            flat = [(at, 40.0) for at, _ in hourly_points(FIRST, DAYS, TZ)]  # nothing to gain: the plan is idle
+            await store_points(session, "NP", TZ, flat, now=NOW)
+            request = registry.TrainingRequest(market="NP", model_name="naive-weekly", options={}, holdout_days=2)
+            await registry.train(session=session, settings=settings, request=request, now=NOW, promote=True)
+            for device_id in ("with-tomorrow", "day-only"):
+                await add_device(session, device_id, soc=50.0)
+            held = [
+                {
+                    "device_id": "with-tomorrow",
+                    "intervals": [
+                        interval(day_start + timedelta(hours=3), 1),
+                        interval(day_end + timedelta(hours=2), 2),
+                    ],
+                },
+                {"device_id": "day-only", "intervals": [interval(day_start + timedelta(hours=3), 1)]},
+            ]
+            await schedule_service.submit(
+                session=session, raws=held, actor=SYSTEM, now=NOW, policy=SchedulePolicy(), batch=True
+            )
+            await session.commit()
+
+        report = await plan(factory, settings)
+
+        assert report.stored == ["with-tomorrow"]
+        assert report.skipped == {
+            "day-only": "the new plan is idle but a schedule cannot be empty: the stored plan stays"
+        }
+        kept = await views(factory, "with-tomorrow", "day-only")
+        assert [(i.start, i.mode) for i in kept["with-tomorrow"]] == [(day_end + timedelta(hours=2), Mode.DISCHARGE)]
+        assert [(i.start, i.mode) for i in kept["day-only"]] == [(day_start + timedelta(hours=3), Mode.CHARGE)]
