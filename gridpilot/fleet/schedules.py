@@ -140,6 +140,31 @@ async def submit(
     return BatchResult(accepted=accepted, rejected=rejected)
 
 
+async def clear_from(
+    *, session: AsyncSession, device_ids: Sequence[str], from_: datetime, actor: Actor, now: datetime, source: str
+) -> list[AcceptedSchedule]:
+    """For each active device, a new version with no intervals taking over at `from_`: nothing planned from then.
+
+    The API refuses a schedule without intervals (from a person or a system, one is nearly always a
+    mistake); a planner whose new plan for the rest of a day is to stay idle needs exactly that.
+    """
+    devices = await device_service.get_many(session=session, device_ids=list(device_ids), for_update=True)
+    valid = [
+        _Valid(index, devices[device_id], ProtocolSchedule(device_id, ()))
+        for index, device_id in enumerate(device_ids)
+        if device_id in devices and devices[device_id].decommissioned_at is None
+    ]
+    accepted = await _store(session=session, valid=valid, actor=actor, now=now, source=source, replace_from=from_)
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="schedules.clear",
+        target_type="schedule",
+        details={"from": from_.isoformat(), "source": source, "devices": [a.device_id for a in accepted[:100]]},
+    )
+    return accepted
+
+
 def _device_ids(raws: Sequence[object]) -> list[str]:
     return list(
         dict.fromkeys(r["device_id"] for r in raws if isinstance(r, dict) and isinstance(r.get("device_id"), str))
@@ -210,6 +235,9 @@ async def _store(
         return []
 
     def takeover(item: _Valid) -> datetime:
+        if not item.schedule.intervals:  # a clearing version (clear_from) takes over at replace_from
+            assert replace_from is not None
+            return replace_from
         first = item.schedule.intervals[0].start
         return first if replace_from is None else min(first, replace_from)
 
@@ -282,6 +310,8 @@ _INTERVAL_COLUMNS = ("schedule_id", "position", "start", "end", "mode", "rate_kw
 
 async def _insert_intervals(session: AsyncSession, rows: list[tuple[object, ...]]) -> None:
     """COPY on PostgreSQL (a day-ahead batch for 10,000 devices is a million rows); a Core INSERT elsewhere."""
+    if not rows:  # only clearing versions
+        return
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         raw = await connection.get_raw_connection()

@@ -193,6 +193,7 @@ async def store_plans(
     }
     raws: list[dict[str, object]] = []
     order: list[str] = []
+    idle_now: list[str] = []  # planned intervals in the day, nothing after it, and a new plan to stay idle
     for device, plan in zip(devices, plans, strict=True):
         report.objective += plan.objective
         if plan.warnings:
@@ -204,13 +205,20 @@ async def store_plans(
             (report.unchanged if planned else report.idle).append(device.id)
             continue
         if not planned and not later:
-            report.skipped[device.id] = "the new plan is idle but a schedule cannot be empty: the stored plan stays"
+            idle_now.append(device.id)
             continue
         raws.append(Schedule(device.id, planned + later).to_json())
         order.append(device.id)
     _advance(progress, "store", 0, len(raws))
-    if dry_run or not raws:
-        report.stored.extend(order)
+    if dry_run:
+        report.stored.extend([*order, *idle_now])
+        return
+    if idle_now:
+        cleared = await schedule_service.clear_from(
+            session=session, device_ids=idle_now, from_=replace_from, actor=OPTIMIZER, now=now, source=SOURCE
+        )
+        report.stored.extend(a.device_id for a in cleared)
+    if not raws:
         return
     try:
         result = await schedule_service.submit(

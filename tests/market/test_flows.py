@@ -193,7 +193,7 @@ async def test_a_device_that_only_sent_telemetry_is_planned_from_its_measured_so
         assert run.skipped == {"never-reported": "no SoC reported yet: the plan needs a starting point"}
 
 
-async def test_an_idle_plan_clears_the_day_and_keeps_what_comes_after_it(settings: Settings) -> None:
+async def test_an_idle_plan_clears_the_rest_of_the_day_and_keeps_what_comes_after_it(settings: Settings) -> None:
     day_start, day_end = day_bounds(DAY, TZ)
 
     def interval(start: datetime, mode: int) -> dict[str, object]:
@@ -224,10 +224,13 @@ async def test_an_idle_plan_clears_the_day_and_keeps_what_comes_after_it(setting
 
         report = await plan(factory, settings)
 
-        assert report.stored == ["with-tomorrow"]
-        assert report.skipped == {
-            "day-only": "the new plan is idle but a schedule cannot be empty: the stored plan stays"
-        }
+        assert sorted(report.stored) == ["day-only", "with-tomorrow"] and report.skipped == {}
         kept = await views(factory, "with-tomorrow", "day-only")
         assert [(i.start, i.mode) for i in kept["with-tomorrow"]] == [(day_end + timedelta(hours=2), Mode.DISCHARGE)]
-        assert [(i.start, i.mode) for i in kept["day-only"]] == [(day_start + timedelta(hours=3), Mode.CHARGE)]
+        assert kept["day-only"] == []  # a version with no intervals took over: nothing planned any more
+        async with factory() as session:
+            history = await schedule_service.history(session=session, device_id="day-only", limit=5, now=NOW)
+        assert [(h.version, h.source) for h in history] == [(2, "optimizer"), (1, "api")]
+
+        again = await plan(factory, settings)  # nothing held in the day now: the idle plan changes nothing
+        assert again.stored == [] and sorted(again.idle) == ["day-only", "with-tomorrow"]
