@@ -23,7 +23,7 @@ app = typer.Typer(help="Configure the MQTT broker (Mosquitto) for the fleet.", n
 PASSWORD_ENV = "GRIDPILOT_MQTT_PASSWORD"  # noqa: S105 - the name of the variable, not a password
 
 
-def _write_atomically(path: Path, text: str, mode: int) -> None:
+def write_atomically(path: Path, text: str, mode: int) -> None:
     """Write beside the target and rename over it, so a broker reloading meanwhile reads the old or the new file."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -70,9 +70,9 @@ def config(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out / "passwd", passwd, 0o600)
-    _write_atomically(out / "acl", acl, 0o644)
-    _write_atomically(out / "mosquitto.conf", conf, 0o644)
+    write_atomically(out / "passwd", passwd, 0o600)
+    write_atomically(out / "acl", acl, 0o644)
+    write_atomically(out / "mosquitto.conf", conf, 0o644)
     where = escape(str(out))
     Console().print(
         f"wrote {len(accounts)} device account(s) and the server account [bold]{escape(server_user)}[/bold] "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,18 +31,6 @@ FAILED_ACK_STATUSES = ("failed", "missed")
 ALERT_WINDOW = timedelta(hours=24)
 ALERT_ROWS = 10
 _NO_LIMIT = 2**62
-
-
-def status_expression(*, now: datetime, liveness: fleet_service.Liveness) -> ColumnElement[str]:
-    """`fleet_service.device_status` in SQL, so the table can filter and sort by status."""
-    link_lost = and_(Device.link_offline_since.is_not(None), Device.link_offline_since <= now - liveness.link_grace)
-    return case(
-        (Device.decommissioned_at.is_not(None), literal(DeviceStatus.DECOMMISSIONED.value)),
-        (Device.last_contact_at.is_(None), literal(DeviceStatus.NEVER_SEEN.value)),
-        (Device.last_contact_at < now - liveness.offline_after, literal(DeviceStatus.OFFLINE.value)),
-        (link_lost, literal(DeviceStatus.OFFLINE.value)),
-        else_=literal(DeviceStatus.ONLINE.value),
-    )
 
 
 def faulted_condition() -> ColumnElement[bool]:
@@ -82,7 +70,7 @@ async def fleet_summary(*, session: AsyncSession, now: datetime, liveness: fleet
     """
     per_device_query = _with_reports(
         select(
-            status_expression(now=now, liveness=liveness).label("status"),
+            fleet_service.status_expression(now=now, liveness=liveness).label("status"),
             case((faulted_condition(), 1), else_=0).label("faulted"),
             case((TelemetryLatest.at >= now - liveness.offline_after, TelemetryLatest.power_kw)).label("power"),
             soc_expression().label("soc"),
@@ -120,7 +108,7 @@ async def device_table(
     *, session: AsyncSession, now: datetime, liveness: fleet_service.Liveness, query: TableQuery
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the device table and how many devices match: searched, filtered and sorted in the database."""
-    status = status_expression(now=now, liveness=liveness)
+    status = fleet_service.status_expression(now=now, liveness=liveness)
     soc = soc_expression()
     conditions: list[ColumnElement[bool]] = []
     if query.q:
@@ -197,7 +185,7 @@ class Alerts:
 
 async def alerts(*, session: AsyncSession, now: datetime, liveness: fleet_service.Liveness) -> Alerts:
     """Offline devices (most recently silent first); failed or missed executions and device refusals of 24 h."""
-    status = status_expression(now=now, liveness=liveness)
+    status = fleet_service.status_expression(now=now, liveness=liveness)
     offline = select(Device.id, Device.name, Device.last_contact_at).where(status == DeviceStatus.OFFLINE.value)
     offline_count = int(await session.scalar(select(func.count()).select_from(offline.subquery())) or 0)
     offline_rows = await session.execute(offline.order_by(Device.last_contact_at.desc(), Device.id).limit(ALERT_ROWS))

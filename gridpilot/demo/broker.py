@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.auth.tokens import mosquitto_password_hash
 from gridpilot.cli._session import run_in_session
+from gridpilot.cli.broker import write_atomically
 from gridpilot.config import Settings
 from gridpilot.demo.server import Child, ServerError, listening
 from gridpilot.fleet import service as fleet_service
@@ -73,11 +74,7 @@ class Broker(Child):
             ),
         }
         for name, text in files.items():
-            path = self.dir / name
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(text)
-            temporary.chmod(0o600 if name == "passwd" else 0o644)
-            temporary.replace(path)
+            write_atomically(self.dir / name, text, 0o600 if name == "passwd" else 0o644)
         return len(accounts)
 
     def start(self, *, timeout_s: float = 10.0) -> None:

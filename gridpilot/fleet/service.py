@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -141,6 +141,18 @@ async def get_many(*, session: AsyncSession, device_ids: list[str], for_update: 
         for device in await session.scalars(query):
             found[device.id] = device
     return found
+
+
+def status_expression(*, now: datetime, liveness: Liveness) -> ColumnElement[str]:
+    """`device_status` in SQL, as one value per row (the dashboard filters and sorts its table by it)."""
+    link_lost = and_(Device.link_offline_since.is_not(None), Device.link_offline_since <= now - liveness.link_grace)
+    return case(
+        (Device.decommissioned_at.is_not(None), literal(DeviceStatus.DECOMMISSIONED.value)),
+        (Device.last_contact_at.is_(None), literal(DeviceStatus.NEVER_SEEN.value)),
+        (Device.last_contact_at < now - liveness.offline_after, literal(DeviceStatus.OFFLINE.value)),
+        (link_lost, literal(DeviceStatus.OFFLINE.value)),
+        else_=literal(DeviceStatus.ONLINE.value),
+    )
 
 
 def _status_condition(status: DeviceStatus, *, now: datetime, liveness: Liveness) -> ColumnElement[bool]:

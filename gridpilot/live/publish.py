@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from gridpilot.live.bus import LiveBus
 from gridpilot.live.events import LiveEvent, events_from_payloads
@@ -22,12 +23,25 @@ async def publish_events(bus: LiveBus | None, events: Sequence[LiveEvent]) -> No
         log.exception("publishing %s live events failed", len(events))
 
 
-async def publish_stored(bus: LiveBus | None, stored: Iterable[tuple[str, Channel, bytes]]) -> None:
+class StoredMessage(Protocol):
+    """A device message that was stored (the messaging layer's DeviceMessage)."""
+
+    @property
+    def device_id(self) -> str: ...
+
+    @property
+    def channel(self) -> Channel: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+
+async def publish_stored(bus: LiveBus | None, stored: Iterable[StoredMessage]) -> None:
     """One publish for a batch of stored device messages (device, channel, envelope)."""
     if bus is None:
         return
     try:
-        events = events_from_payloads(stored)
+        events = events_from_payloads((m.device_id, m.channel, m.payload) for m in stored)
     except Exception:
         log.exception("building live events failed")
         return

@@ -148,8 +148,7 @@ class BatchConsumer:
                 return
         self._outage_delay = 0.5
         await self._settle(channel, items)
-        stored = [i.message for i in items if i.reason is None and i.message is not None]
-        await publish_stored(self._bus, [(m.device_id, m.channel, m.payload) for m in stored])
+        await publish_stored(self._bus, [i.message for i in items if i.reason is None and i.message is not None])
 
     async def _isolate(self, items: Sequence[_Item]) -> bool:
         """One transaction per message; False if the database itself is away (then nothing is decided)."""

@@ -57,7 +57,7 @@ class InProcessQueue:
     async def put(self, device_id: str, channel: Channel, payload: bytes) -> None:
         """Store the message now; a rejected one is logged and counted, not raised (there is nobody to tell)."""
         if await self._store(device_id, channel, payload):
-            await publish_stored(self._bus, [(device_id, channel, payload)])
+            await publish_stored(self._bus, [DeviceMessage(device_id, channel, payload)])
 
     async def _store(self, device_id: str, channel: Channel, payload: bytes) -> bool:
         """Store one message in its own transaction; False if it was refused."""
@@ -99,7 +99,7 @@ class InProcessQueue:
         except Exception as exc:  # noqa: BLE001 - narrowed down message by message, which waits out outages
             log.warning("a batch of %s messages failed (%s); storing them one by one", len(messages), exc)
             stored = [m for m in messages if await self._store(m.device_id, m.channel, m.payload)]
-            await publish_stored(self._bus, [(m.device_id, m.channel, m.payload) for m in stored])
+            await publish_stored(self._bus, stored)
             return
         for message, reason in zip(messages, reasons, strict=True):
             if reason is None:
@@ -107,8 +107,7 @@ class InProcessQueue:
             else:
                 observability.MQTT_MESSAGES.labels("rejected", message.channel.value).inc()
                 log.warning("message from %s on %s refused: %s", message.device_id, message.channel.value, reason)
-        stored = [m for m, reason in zip(messages, reasons, strict=True) if reason is None]
-        await publish_stored(self._bus, [(m.device_id, m.channel, m.payload) for m in stored])
+        await publish_stored(self._bus, [m for m, reason in zip(messages, reasons, strict=True) if reason is None])
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -131,7 +131,7 @@ async def test_the_sql_status_agrees_with_the_fleet_services_status(dashboard: D
         await session.commit()
         from sqlalchemy import select
 
-        rows = await session.execute(select(Device, fleet_views.status_expression(now=now, liveness=liveness)))
+        rows = await session.execute(select(Device, fleet_service.status_expression(now=now, liveness=liveness)))
         found = {
             device.id: (status, fleet_service.device_status(device, now=now, liveness=liveness).value)
             for device, status in rows
