@@ -52,13 +52,12 @@ class Solver:
         lp_objective = float(program.cost @ values)
         fixed = netted(program, values)
         method = Method.LP_FIXUP if both_ways(program, values) else Method.LP
-        if fixed is None or float(program.cost @ fixed) > lp_objective + 1e-9 * (1.0 + abs(lp_objective)):
-            status, milp_values = milp_solution(program, bounds)
-            if status != _OPTIMAL or milp_values is None:
+        if fixed is None or _costs_more(program, fixed, lp_objective):
+            status, fixed = _exclusive_optimum(program, bounds)
+            if fixed is None:
                 warnings.append(f"the MILP found no optimum ({status_text(status)}): the battery stays idle")
                 return _idle(problem, bounds, status_text(status), warnings)
-            fixed, method = netted(program, milp_values, force=True), Method.MILP
-        assert fixed is not None
+            method = Method.MILP
         return _dispatch(problem, program, fixed, status_text(status), method, warnings)
 
     def _solve_lp(self, program: LinearProgram) -> tuple[highspy.HighsModelStatus, FloatArray]:
@@ -86,6 +85,26 @@ class Solver:
             highs.clearSolver()
             return status, np.zeros(program.num_col)
         return status, np.asarray(highs.getSolution().col_value, dtype=np.float64)
+
+
+def _costs_more(program: LinearProgram, values: FloatArray, objective: float) -> bool:
+    """True when the plan costs more than the objective, beyond the solver's tolerance."""
+    return float(program.cost @ values) > objective + 1e-9 * (1.0 + abs(objective))
+
+
+def _exclusive_optimum(
+    program: LinearProgram, bounds: StepBounds
+) -> tuple[highspy.HighsModelStatus, FloatArray | None]:
+    """The optimum that never goes both ways in a step: binaries where netting may cost, every step if need be."""
+    status, values = milp_solution(program, bounds)
+    if status == _OPTIMAL and values is not None:
+        fixed = netted(program, values)
+        if fixed is not None and not _costs_more(program, fixed, float(program.cost @ values)):
+            return status, fixed
+    status, values = milp_solution(program, bounds, every_step=True)
+    if status != _OPTIMAL or values is None:
+        return status, None
+    return status, netted(program, values, force=True)
 
 
 def optimize(problem: DispatchProblem, *, solver: Solver | None = None) -> Dispatch:
