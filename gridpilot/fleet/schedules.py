@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridpilot import observability
@@ -242,10 +243,8 @@ async def _store(
         return first if replace_from is None else min(first, replace_from)
 
     pending = IntervalStatus.PENDING.value
-    for item in valid:
-        item.device.schedule_version += 1
+    await _bump_versions(session, [item.device for item in valid])
     try:
-        await session.flush()
         ids = list(
             await session.scalars(
                 insert(Schedule).returning(Schedule.id, sort_by_parameter_order=True),
@@ -305,6 +304,26 @@ async def _store(
     ]
 
 
+async def _bump_versions(session: AsyncSession, devices: list[Device]) -> None:
+    """Each device's schedule_version + 1: one Core UPDATE per thousand devices, and the same in memory.
+
+    The devices are locked (get_many for_update) and appear once each. Bumping them one by one
+    through the unit of work, or with the ORM's synchronizing UPDATE, cost 0.5-6 s per 10,000
+    devices in ORM bookkeeping.
+    """
+    table = cast(Table, Device.__table__)
+    for i in range(0, len(devices), _VERSION_CHUNK):
+        chunk = devices[i : i + _VERSION_CHUNK]
+        await session.execute(
+            update(table)
+            .where(table.c.id.in_([device.id for device in chunk]))
+            .values(schedule_version=table.c.schedule_version + 1)
+        )
+        for device in chunk:
+            set_committed_value(device, "schedule_version", device.schedule_version + 1)
+
+
+_VERSION_CHUNK = 1000
 _INTERVAL_COLUMNS = ("schedule_id", "position", "start", "end", "mode", "rate_kw", "status")
 
 

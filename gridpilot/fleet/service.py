@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridpilot.audit import service as audit_service
@@ -132,10 +133,10 @@ async def get(*, session: AsyncSession, device_id: str) -> Device:
 
 
 async def get_many(*, session: AsyncSession, device_ids: list[str], for_update: bool = False) -> dict[str, Device]:
-    """Devices by id (missing ids are simply absent), loaded in chunks."""
+    """Devices by id (missing ids are simply absent), loaded in chunks, without their tags (raise if touched)."""
     found: dict[str, Device] = {}
     for i in range(0, len(device_ids), 1000):
-        query = select(Device).where(Device.id.in_(device_ids[i : i + 1000]))
+        query = select(Device).where(Device.id.in_(device_ids[i : i + 1000])).options(raiseload(Device.tags))
         if for_update:
             query = query.with_for_update()
         for device in await session.scalars(query):
