@@ -97,10 +97,14 @@ def main(
         Path | None,
         typer.Option(help="Instead: solve the days in this bench_emhass.py output and compare with EMHASS"),
     ] = None,
+    peer_json: Annotated[
+        Path | None,
+        typer.Option(help="Instead: the same with the output of bench_emhass.py or bench_flexmeasures.py"),
+    ] = None,
 ) -> None:
     """Time the optimizer, evaluate the published forecasts, print the markdown for docs/benchmarks.md."""
-    if emhass is not None:
-        compare_emhass(emhass, json_out)
+    if emhass is not None or peer_json is not None:
+        compare_peer(emhass or peer_json, json_out)
         return
     started = datetime.now(UTC)
     frames = {market: read_market(market) for market in MARKETS}
@@ -202,13 +206,16 @@ def print_markdown(figures: dict[str, object], started: datetime, count: int) ->
         )
 
 
-def compare_emhass(emhass_json: Path, json_out: Path | None) -> None:
-    """gridpilot on the days bench_emhass.py solved with EMHASS: objective agreement and speed ratio.
+def compare_peer(peer_json: Path, json_out: Path | None) -> None:
+    """gridpilot on the days bench_emhass.py or bench_flexmeasures.py solved: objective agreement and speed ratio.
 
-    Same battery (STANDARD_BATTERY; EMHASS's discharge limit set to 1 MW / 0.95 so that both cap AC power at
-    1 MW), same days, planned on the real price. Times: build + solve + read back, per battery-day.
+    Same battery (STANDARD_BATTERY, both peers set up to cap AC power at 1 MW both ways), same days, planned on
+    the real price. Times: build + solve + read back, per battery-day. The peer's name is the JSON's `peer`
+    field (bench_emhass.py's output has none: EMHASS).
     """
-    theirs = json.loads(emhass_json.read_text())
+    theirs = json.loads(peer_json.read_text())
+    name = theirs.get("peer", "EMHASS")
+    versions = theirs.get("versions") or {key: theirs[key] for key in ("emhass", "cvxpy", "highspy")}
     started = datetime.now(UTC)
     figures: dict[str, dict[str, Any]] = {}
     for market, peer in theirs["markets"].items():
@@ -217,14 +224,16 @@ def compare_emhass(emhass_json: Path, json_out: Path | None) -> None:
         dates = [str(day.date()) for day in frame.index[-DAYS * 24 :: 24]]
         peer_days = peer["days"]
         if dates[: len(peer_days)] != [row["day"] for row in peer_days]:
-            raise typer.BadParameter(f"{market}: EMHASS solved other days", param_hint="--emhass")
+            raise typer.BadParameter(f"{market}: {name} solved other days", param_hint="--peer-json")
         days = days[: len(peer_days)]
         solver = Solver()
-        reused, fresh, plans = [], [], []
+        reused, cpu, fresh, plans = [], [], [], []
         for prices in days:
+            cpu_began = time.process_time()
             began = time.perf_counter()
             plans.append(solver.solve(DispatchProblem(STANDARD_BATTERY, prices, 60, 50.0)))
             reused.append(time.perf_counter() - began)
+            cpu.append(time.process_time() - cpu_began)
         for prices in days:
             began = time.perf_counter()
             optimize(DispatchProblem(STANDARD_BATTERY, prices, 60, 50.0))
@@ -243,8 +252,8 @@ def compare_emhass(emhass_json: Path, json_out: Path | None) -> None:
         worst = int(np.argmax(relative))
         figures[market] = {
             "days": len(days),
-            "emhass_status": sorted({row["status"] for row in peer_days}),
-            "emhass_terminal_slack_wh_max": max(row["soc_final_slack_wh"] for row in peer_days),
+            "peer": name,
+            "peer_status": sorted({row["status"] for row in peer_days}),
             "ours_methods": {
                 method: sum(plan.method.value == method for plan in plans)
                 for method in sorted({plan.method.value for plan in plans})
@@ -257,55 +266,66 @@ def compare_emhass(emhass_json: Path, json_out: Path | None) -> None:
             "days_above_1e-6": int((relative >= 1e-6).sum()),
             "same_plan_within_1_kw": int((power_gap <= 1.0).sum()),
             "ours_total": float(ours.sum()),
-            "emhass_total": float(peer_objective.sum()),
+            "peer_total": float(peer_objective.sum()),
             "ours_median_ms": float(np.median(reuse_ms)),
+            "ours_cpu_median_ms": float(np.median(cpu[1:])) * 1000,
+            "peer_cpu_median_ms": peer.get("cpu_median_ms"),
             "ours_p99_ms": float(np.percentile(reuse_ms, 99)),
             "ours_fresh_median_ms": float(np.median(fresh_ms)),
             "ours_fresh_p99_ms": float(np.percentile(fresh_ms, 99)),
-            "emhass_median_ms": peer["median_ms"],
-            "emhass_p99_ms": peer["p99_ms"],
-            "emhass_first_ms": peer["first_solve_ms"],
-            "emhass_fresh_median_ms": peer["fresh_median_ms"],
+            "peer_median_ms": peer["median_ms"],
+            "peer_p99_ms": peer["p99_ms"],
+            "peer_first_ms": peer["first_solve_ms"],
+            "peer_fresh_median_ms": peer["fresh_median_ms"],
         }
+        if "soc_final_slack_wh" in peer_days[0]:
+            figures[market]["peer_terminal_slack_wh_max"] = max(row["soc_final_slack_wh"] for row in peer_days)
     load = os.getloadavg()
     print(
-        f"gridpilot run {started:%Y-%m-%d %H:%M} UTC, EMHASS run {theirs['started']} .. {theirs['finished']} "
-        f"(EMHASS {theirs['emhass']}, cvxpy {theirs['cvxpy']}, highspy {theirs['highspy']}, prices given to EMHASS per "
-        f"{theirs.get('price_unit', 'kwh')}); {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average (1 / 5 / 15 min) before EMHASS "
-        f"{' / '.join(f'{x:.1f}' for x in theirs['load_before'])}, after EMHASS "
+        f"gridpilot run {started:%Y-%m-%d %H:%M} UTC, {name} run {theirs['started']} .. {theirs['finished']} "
+        f"({', '.join(f'{key} {value}' for key, value in versions.items())}"
+        + (f", prices given to EMHASS per {theirs.get('price_unit', 'kwh')}" if name == "EMHASS" else "")
+        + f"); {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; load average "
+        f"(1 / 5 / 15 min) before {name} {' / '.join(f'{x:.1f}' for x in theirs['load_before'])}, after {name} "
         f"{' / '.join(f'{x:.1f}' for x in theirs['load_after'])}, after gridpilot "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.\n"
     )
     print(
         "| market | days | max relative objective difference | median | days ≥ 1e-6 | same plan (±1 kW) | "
-        "total objective gridpilot / EMHASS |"
+        f"total objective gridpilot / {name} |"
     )
     print("|---|---|---|---|---|---|---|")
     for market, row in figures.items():
         print(
             f"| {market} | {row['days']} | {row['relative_max']:.1e} ({row['worst_day']}) | "
             f"{row['relative_median']:.1e} | {row['days_above_1e-6']} | {row['same_plan_within_1_kw']} | "
-            f"{row['ours_total']:,.4f} / {row['emhass_total']:,.4f} |"
+            f"{row['ours_total']:,.4f} / {row['peer_total']:,.4f} |"
         )
     print(
-        "\n| market | gridpilot median | p99 | EMHASS median | p99 | ratio of medians | ratio of p99 | "
-        "gridpilot fresh build median | EMHASS first solve (builds its model) |"
+        f"\n| market | gridpilot median | p99 | {name} median | p99 | ratio of medians | ratio of p99 | "
+        f"gridpilot fresh build median | {name} first solve |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for market, row in figures.items():
         print(
             f"| {market} | {row['ours_median_ms']:.3f} ms | {row['ours_p99_ms']:.3f} ms | "
-            f"{row['emhass_median_ms']:.1f} ms | {row['emhass_p99_ms']:.1f} ms | "
-            f"{row['emhass_median_ms'] / row['ours_median_ms']:.0f}× | "
-            f"{row['emhass_p99_ms'] / row['ours_p99_ms']:.0f}× | "
-            f"{row['ours_fresh_median_ms']:.3f} ms | {row['emhass_first_ms']:.0f} ms |"
+            f"{row['peer_median_ms']:.1f} ms | {row['peer_p99_ms']:.1f} ms | "
+            f"{row['peer_median_ms'] / row['ours_median_ms']:.0f}× | "
+            f"{row['peer_p99_ms'] / row['ours_p99_ms']:.0f}× | "
+            f"{row['ours_fresh_median_ms']:.3f} ms | {row['peer_first_ms']:.0f} ms |"
         )
     for market, row in figures.items():
+        slack = row.get("peer_terminal_slack_wh_max")
         print(
-            f"\n{market}: EMHASS status {row['emhass_status']}, terminal-SoC slack at most "
-            f"{row['emhass_terminal_slack_wh_max']:.3g} Wh; gridpilot methods {row['ours_methods']}, "
-            f"{row['ours_warnings']} plans with warnings.",
+            f"\n{market}: {name} status {row['peer_status']}"
+            + (f", terminal-SoC slack at most {slack:.3g} Wh" if slack is not None else "")
+            + f"; gridpilot methods {row['ours_methods']}, {row['ours_warnings']} plans with warnings"
+            + (
+                f"; CPU time per call (median) gridpilot {row['ours_cpu_median_ms']:.3f} ms, {name} "
+                f"{row['peer_cpu_median_ms']:.1f} ms ({row['peer_cpu_median_ms'] / row['ours_cpu_median_ms']:.0f}×)."
+                if row["peer_cpu_median_ms"] is not None
+                else "."
+            ),
             end="",
         )
     print()
