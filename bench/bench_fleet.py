@@ -54,6 +54,8 @@ AMQP_URL = f"amqp://guest:guest@{HOST}:5672/"
 PREFIX = "gridpilot/v1"
 LOAD_MARK = "bench-load"
 ROOT = Path(__file__).resolve().parent.parent
+WORKER_LOG = {"GRIDPILOT_LOG_LEVEL": "INFO"}
+SUBSCRIBED = "consuming device messages from mqtt://"
 
 
 def log(message: str) -> None:
@@ -512,15 +514,31 @@ class Bench:
             raise BenchError(f"the server did not start:\n{self.server.tail()}")
 
     def start_workers(self) -> None:
-        self.workers.append(self.procs.start("worker-mqtt", [gridpilot_command(), "worker"], self.env))
+        self.workers.append(self.start_mqtt_worker())
         if self.args.with_rabbit:
             for n in range(1, self.args.workers):
                 command = [gridpilot_command(), "worker", "--no-mqtt"]
                 self.workers.append(self.procs.start(f"worker-{n + 1}", command, self.env))
-        time.sleep(3)
+        self.wait_subscribed(self.workers[0])
+        time.sleep(1)
         for worker in self.workers:
             if worker.popen.poll() is not None:
                 raise BenchError(f"{worker.name} exited:\n{worker.tail()}")
+
+    def start_mqtt_worker(self) -> Proc:
+        """The worker holding the MQTT session, logging at INFO so that its subscription shows (start-up lines only)."""
+        return self.procs.start("worker-mqtt", [gridpilot_command(), "worker"], {**self.env, **WORKER_LOG})
+
+    def wait_subscribed(self, worker: Proc) -> None:
+        """Until the MQTT worker's session is subscribed: stopped earlier, the broker would keep nothing for it."""
+
+        def subscribed() -> bool:
+            if worker.popen.poll() is not None:
+                raise BenchError(f"{worker.name} exited:\n{worker.tail()}")
+            return SUBSCRIBED in worker.log_path.read_text(errors="replace")
+
+        if not wait_until("the MQTT worker's subscription", subscribed, 60, 0.2):
+            raise BenchError(f"the MQTT worker did not subscribe:\n{worker.tail()}")
 
     def provision(self, admin_key: str) -> dict[str, str]:
         from gridpilot.simulator.fleet import FleetOptions, provision
@@ -778,7 +796,7 @@ class Bench:
                 if self.args.load_backlog:
                     log(f"{finished_gen['confirmed']} acks wait in the broker; starting the MQTT worker")
                     finished_gen["drain_from"] = time.time()
-                    mqtt_worker = self.procs.start(mqtt_worker.name, [gridpilot_command(), "worker"], self.env)
+                    mqtt_worker = self.start_mqtt_worker()
                     self.workers[0] = mqtt_worker
                     cpu_before[mqtt_worker.name] = 0.0
             if finished_gen is not None and stored >= finished_gen["confirmed"]:

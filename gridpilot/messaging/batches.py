@@ -31,12 +31,20 @@ from gridpilot.db import utcnow
 from gridpilot.live.bus import LiveBus
 from gridpilot.live.publish import publish_stored
 from gridpilot.messaging import bundle, rabbit
-from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
+from gridpilot.messaging.handlers import (
+    DeviceMessage,
+    MessageRejected,
+    ParsedBatch,
+    handle_device_message,
+    parse_batch,
+    store_device_batch,
+)
 
 log = logging.getLogger("gridpilot.worker")
 _MAX_OUTAGE_BACKOFF_S = 30.0
 _MAX_RETRY_DELAY_S = 300.0
 _DEPTH_EVERY_S = 5.0
+_BATCHES_DELIVERED = 2  # the prefetch holds the batch being written and the next one
 
 
 @dataclass
@@ -79,7 +87,7 @@ class BatchConsumer:
         depth_task: asyncio.Task[None] | None = None
         try:
             channel = await connection.channel(publisher_confirms=True)
-            await channel.set_qos(prefetch_count=self._settings.worker_batch_size)
+            await channel.set_qos(prefetch_count=_BATCHES_DELIVERED * self._settings.worker_batch_size)
             await rabbit.declare(channel, self._names)
             inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
 
@@ -91,10 +99,7 @@ class BatchConsumer:
             depth_task = asyncio.create_task(self._watch_depths(connection), name="queue-depths")
             self.ready.set()
             log.info("consuming device messages from %s", self._names.main)
-            while True:
-                batch = await self._collect(inbox)
-                if batch:
-                    await self._process(channel, batch)
+            await self._consume(channel, inbox)
         finally:
             self.ready.clear()
             if depth_task is not None:
@@ -102,6 +107,41 @@ class BatchConsumer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await depth_task
             await connection.close()
+
+    async def _consume(self, channel: AbstractChannel, inbox: asyncio.Queue[AbstractIncomingMessage]) -> None:
+        """Write one batch at a time, in delivery order; collect and parse the next meanwhile (a pipeline of two).
+
+        One transaction at a time keeps the acks in order and our own batches from waiting on
+        each other's row locks; what overlaps is the CPU work of the next batch with the
+        database round trips of this one.
+        """
+        writing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                deliveries = await self._collect_while_writing(inbox, writing)
+                if not deliveries:
+                    continue
+                batch = _prepare(deliveries)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._process(channel, batch), name="batch-write")
+        finally:
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+
+    async def _collect_while_writing(
+        self, inbox: asyncio.Queue[AbstractIncomingMessage], writing: asyncio.Task[None] | None
+    ) -> list[AbstractIncomingMessage]:
+        """The next batch; the write of the previous one failing raises at once, not at the next delivery."""
+        collecting = asyncio.ensure_future(self._collect(inbox))
+        if writing is not None:
+            await asyncio.wait({collecting, writing}, return_when=asyncio.FIRST_COMPLETED)
+            if writing.done() and writing.exception() is not None:
+                collecting.cancel()
+                writing.result()
+        return await collecting
 
     async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
         """Up to batch-size device messages (bundles count for what they hold), waiting at most batch-wait after
@@ -126,25 +166,22 @@ class BatchConsumer:
                 break
         return [m for m in batch if _live(m)]  # a message of a closed channel is redelivered on the new one
 
-    async def _process(self, channel: AbstractChannel, batch: list[AbstractIncomingMessage]) -> None:
-        items = [item for m in batch for item in _items(m)]
-        valid = [i for i in items if i.message is not None]
+    async def _process(self, channel: AbstractChannel, batch: _Batch) -> None:
+        items, valid = batch.items, batch.valid
         try:
-            async with self._session_factory() as session:
-                reasons = await handle_device_batch(
-                    session=session,
-                    messages=[i.message for i in valid if i.message is not None],
-                    now=self._now(),
-                    contact_every=self._contact_every,
-                )
-                await session.commit()
+            reasons = await store_device_batch(
+                session_factory=self._session_factory,
+                batch=batch.parsed,
+                now=self._now,
+                contact_every=self._contact_every,
+            )
             for item, reason in zip(valid, reasons, strict=True):
                 item.reason = reason
             self.batches += 1
         except Exception as exc:  # noqa: BLE001 - any failure of the batch is narrowed down message by message
             log.warning("a batch of %s messages failed (%s); retrying one by one", len(valid), exc)
             if not await self._isolate(valid):
-                await self._requeue_after_outage(batch)
+                await self._requeue_after_outage(batch.deliveries)
                 return
         self._outage_delay = 0.5
         await self._settle(channel, items)
@@ -227,6 +264,22 @@ class BatchConsumer:
             except Exception as exc:  # noqa: BLE001 - metrics must not stop the worker
                 log.warning("reading the queue depths failed: %s", exc)
                 await asyncio.sleep(_DEPTH_EVERY_S)
+
+
+@dataclass
+class _Batch:
+    """Collected deliveries, their device messages cut out of their bundles and parsed: all but the database."""
+
+    deliveries: list[AbstractIncomingMessage]
+    items: list[_Item]
+    valid: list[_Item]  # those with a device message (a broken bundle or headers have none)
+    parsed: ParsedBatch
+
+
+def _prepare(deliveries: list[AbstractIncomingMessage]) -> _Batch:
+    items = [item for m in deliveries for item in _items(m)]
+    valid = [i for i in items if i.message is not None]
+    return _Batch(deliveries, items, valid, parse_batch([i.message for i in valid if i.message is not None]))
 
 
 def _items(incoming: AbstractIncomingMessage) -> list[_Item]:

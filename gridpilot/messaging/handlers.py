@@ -6,13 +6,15 @@ on its own topics, so the topic is as good as the HTTP credential.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gridpilot.auth.schemas import Actor
 from gridpilot.fleet import acks as ack_service
@@ -24,9 +26,18 @@ from gridpilot.protocol.mqtt import Channel, EnvelopeError, decode
 from gridpilot.telemetry import service as telemetry_service
 from gridpilot.telemetry.schemas import TelemetryBatchIn, TelemetryPointIn
 
+log = logging.getLogger("gridpilot.messaging")
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+_TRANSIENT_ATTEMPTS = 3  # of a whole batch, before the caller splits it up message by message
+
 
 class MessageRejected(Exception):
     """A message that will never be processed: malformed, of an unknown type, or refused by the domain."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure of the transaction, not of its messages: the same batch can simply be tried again."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,26 @@ async def handle_device_message(
     return f"{channel.value}/{parsed.kind}"
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedBatch:
+    """Messages decoded and validated, grouped by device, before any database work (None: not refused yet)."""
+
+    reasons: list[str | None]
+    by_device: dict[str, list[tuple[int, _Parsed]]]
+
+
+def parse_batch(messages: Sequence[DeviceMessage]) -> ParsedBatch:
+    """Decode and validate every message: pure CPU, so a worker can do it while the previous batch is written."""
+    reasons: list[str | None] = [None] * len(messages)
+    by_device: dict[str, list[tuple[int, _Parsed]]] = defaultdict(list)
+    for index, message in enumerate(messages):
+        try:
+            by_device[message.device_id].append((index, _parse(message.channel, message.payload)))
+        except MessageRejected as exc:
+            reasons[index] = str(exc)
+    return ParsedBatch(reasons, dict(by_device))
+
+
 async def handle_device_batch(
     *, session: AsyncSession, messages: Sequence[DeviceMessage], now: datetime, contact_every: timedelta
 ) -> list[str | None]:
@@ -102,25 +133,27 @@ async def handle_device_batch(
     A refusal that concerns a whole group (a telemetry point in the future) or a database
     error propagates: the caller rolls back and retries one message per transaction.
     """
-    reasons: list[str | None] = [None] * len(messages)
-    by_device: dict[str, list[tuple[int, _Parsed]]] = defaultdict(list)
-    for index, message in enumerate(messages):
-        try:
-            by_device[message.device_id].append((index, _parse(message.channel, message.payload)))
-        except MessageRejected as exc:
-            reasons[index] = str(exc)
-    refs = await device_service.get_refs(session=session, device_ids=sorted(by_device))
-    for device_id in by_device.keys() - refs.keys():
-        for index, _ in by_device.pop(device_id):
+    return await write_batch(session=session, batch=parse_batch(messages), now=now, contact_every=contact_every)
+
+
+async def write_batch(
+    *, session: AsyncSession, batch: ParsedBatch, now: datetime, contact_every: timedelta
+) -> list[str | None]:
+    """handle_device_batch of messages already parsed; leaves `batch` as it was, so a retry can use it again."""
+    reasons = list(batch.reasons)
+    refs = await device_service.get_refs(session=session, device_ids=sorted(batch.by_device))
+    by_device = {d: items for d, items in batch.by_device.items() if d in refs}
+    for device_id in batch.by_device.keys() - refs.keys():
+        for index, _ in batch.by_device[device_id]:
             reasons[index] = f"DeviceNotFound: no device with id {device_id!r}"
-    await device_service.record_contacts(
+    acks = {d: [ack for _, parsed in items for ack in parsed.acks] for d, items in by_device.items()}
+    await ack_service.record_many(session=session, acks_by_device={d: a for d, a in acks.items() if a}, now=now)
+    await device_service.record_contacts(  # after the acks, which lock intervals then devices in id order
         session=session,
-        devices=[refs[d] for d, items in by_device.items() if any(not parsed.link_lost for _, parsed in items)],
+        devices=[refs[d] for d in sorted(by_device) if any(not parsed.link_lost for _, parsed in by_device[d])],
         now=now,
         coalesce=contact_every,
     )
-    acks = {d: [ack for _, parsed in items for ack in parsed.acks] for d, items in by_device.items()}
-    await ack_service.record_many(session=session, acks_by_device={d: a for d, a in acks.items() if a}, now=now)
     points: dict[str, list[TelemetryPointIn]] = {}
     heartbeats: dict[str, HeartbeatIn] = {}
     for device_id, items in by_device.items():
@@ -133,3 +166,29 @@ async def handle_device_batch(
     await telemetry_service.record_many(session=session, points_by_device=points, now=now)
     await distribution.record_heartbeats(session=session, heartbeats=heartbeats, now=now)
     return reasons
+
+
+async def store_device_batch(
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    batch: ParsedBatch,
+    now: Callable[[], datetime],
+    contact_every: timedelta,
+) -> list[str | None]:
+    """write_batch in a transaction of its own, committed; per message None or why not.
+
+    A deadlock or serialization failure with a concurrent batch says nothing about these
+    messages: the batch is tried again whole (up to _TRANSIENT_ATTEMPTS times) rather than split up.
+    """
+    attempt = 1
+    while True:
+        try:
+            async with session_factory() as session:
+                reasons = await write_batch(session=session, batch=batch, now=now(), contact_every=contact_every)
+                await session.commit()
+            return reasons
+        except DBAPIError as exc:
+            if not is_transient(exc) or attempt >= _TRANSIENT_ATTEMPTS:
+                raise
+            log.info("a batch of %s messages met a concurrent one (%s); trying it again", len(batch.reasons), exc.orig)
+            attempt += 1

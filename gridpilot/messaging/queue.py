@@ -21,7 +21,13 @@ from gridpilot.config import Settings
 from gridpilot.db import utcnow
 from gridpilot.live.bus import LiveBus
 from gridpilot.live.publish import publish_stored
-from gridpilot.messaging.handlers import DeviceMessage, MessageRejected, handle_device_batch, handle_device_message
+from gridpilot.messaging.handlers import (
+    DeviceMessage,
+    MessageRejected,
+    handle_device_message,
+    parse_batch,
+    store_device_batch,
+)
 from gridpilot.protocol.mqtt import Channel
 
 log = logging.getLogger("gridpilot.messaging")
@@ -91,11 +97,12 @@ class InProcessQueue:
     async def put_many(self, messages: Sequence[DeviceMessage]) -> None:
         """Store them in one transaction; if it fails, message by message (which finds and skips the refused)."""
         try:
-            async with self._session_factory() as session:
-                reasons = await handle_device_batch(
-                    session=session, messages=messages, now=utcnow(), contact_every=self._contact_every
-                )
-                await session.commit()
+            reasons = await store_device_batch(
+                session_factory=self._session_factory,
+                batch=parse_batch(messages),
+                now=utcnow,
+                contact_every=self._contact_every,
+            )
         except Exception as exc:  # noqa: BLE001 - narrowed down message by message, which waits out outages
             log.warning("a batch of %s messages failed (%s); storing them one by one", len(messages), exc)
             stored = [m for m in messages if await self._store(m.device_id, m.channel, m.payload)]

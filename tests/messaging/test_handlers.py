@@ -175,3 +175,29 @@ async def test_a_batch_keeps_each_devices_newest_heartbeat_delivery_telemetry_an
         points = await api.client.get(f"/api/v1/devices/{device_id}/telemetry", headers=api.admin)
         counts[device_id] = len(points.json()["items"])
     assert counts == {"bat-1": 1, "bat-2": 2}
+
+
+async def test_a_batch_moves_each_interval_to_its_last_record_and_keeps_the_newest_soc(api: Api) -> None:
+    now = datetime.now(UTC)
+    _, credential = await api.register_device("bat-1")
+    await api.client.post("/api/v1/schedules", json=schedule("bat-1", count=2), headers=api.admin)
+    view = (await api.client.get("/api/v1/devices/bat-1/schedule", headers=credential)).json()
+    first, second = (interval["id"] for interval in view["intervals"])
+    newest, older = now - timedelta(minutes=1), now - timedelta(minutes=10)
+    records = [
+        ack(first, "failed", ended_at=older.isoformat(), soc_pct=20.0),
+        ack(first, "executed", ended_at=newest.isoformat(), soc_pct=60.0),  # the last record of `first`
+        ack(second, "skipped", ended_at=older.isoformat(), soc_pct=30.0),  # arrives last, but read earlier
+    ]
+    messages = [DeviceMessage("bat-1", Channel.ACKS, encode("acks", [record])) for record in records]
+    async with api.app.state.session_factory() as session:
+        reasons = await handle_device_batch(session=session, messages=messages, now=now, contact_every=timedelta(0))
+        await session.commit()
+    assert reasons == [None, None, None]
+    [version] = (await api.client.get("/api/v1/devices/bat-1/schedules", headers=api.admin)).json()["items"]
+    stored = (await api.client.get(f"/api/v1/schedules/{version['id']}", headers=api.admin)).json()["intervals"]
+    moves = [(i["status"], datetime.fromisoformat(i["status_at"])) for i in stored]
+    assert moves == [("executed", newest), ("skipped", older)]
+    device = (await api.client.get("/api/v1/devices/bat-1", headers=api.admin)).json()
+    assert device["last_soc_pct"] == 60.0
+    assert len((await api.client.get("/api/v1/devices/bat-1/acks", headers=api.admin)).json()["items"]) == 3

@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 from gridpilot.cli import full_app
 from gridpilot.config import Settings
 from gridpilot.messaging import bundle, dlq, rabbit
+from gridpilot.messaging.batches import BatchConsumer
 from gridpilot.messaging.handlers import DeviceMessage
 from gridpilot.messaging.mqtt import MqttConsumer
 from gridpilot.protocol.mqtt import Channel, encode
@@ -146,6 +147,36 @@ async def test_two_workers_share_the_queue(api: Api, settings: Settings) -> None
         await until("all processed", lambda: _done_by((first, second), 1000))
     assert first.stored > 0 and second.stored > 0
     assert await stored(factory) == (0, 1000)
+
+
+async def test_batches_are_written_in_order_while_the_next_is_collected_and_all_acked(
+    api: Api, settings: Settings
+) -> None:
+    devices = await fleet(api, 2)
+    small = settings.model_copy(update={"worker_batch_size": 10})
+    messages = [m for d in devices.intervals for m in devices.acks(d, 40) + devices.telemetry(d, 40)]
+    await put_all(small, messages)
+    factory = api.app.state.session_factory
+    async with consuming(small, factory) as consumer:
+        await until("all processed", lambda: _done(consumer, len(messages)))
+    assert consumer.batches >= len(messages) // 10
+    assert await stored(factory) == (80, 80)
+    assert await depths(small) == (0, 0)
+
+
+async def test_a_batch_failing_after_its_commit_stops_the_consumer_at_once(
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices = await fleet(api, 1)
+    await put_all(settings, devices.acks("bat-0", 3))
+    consumer = BatchConsumer(settings, api.app.state.session_factory)
+
+    async def channel_gone(*_: object) -> None:
+        raise RuntimeError("the channel went away")
+
+    monkeypatch.setattr(consumer, "_settle", channel_gone)
+    with pytest.raises(RuntimeError, match="went away"):  # not a consumer waiting forever for its next delivery
+        await asyncio.wait_for(consumer.run(), 20)
 
 
 def _telemetry(device_id: str, count: int) -> list[tuple[str, Channel, bytes]]:
