@@ -14,6 +14,7 @@ import pandas as pd
 
 from gridpilot.market.dispatch import Battery, DispatchProblem, Solver
 from gridpilot.market.dispatch.battery import FloatArray
+from gridpilot.market.forecasting.shape import PLAN_ON_FORECAST, PlanningRule, shape_error
 
 STANDARD_BATTERY = Battery(
     capacity_kwh=2000,
@@ -86,29 +87,41 @@ def evaluate_arbitrage(
     soc_pct: float = 50.0,
     last_days: int | None = None,
     solver: Solver | None = None,
+    rule: PlanningRule = PLAN_ON_FORECAST,
 ) -> ArbitrageEvaluation:
-    """Plan every day on the forecast, settle on the actual price, and compare with perfect foresight."""
+    """Plan every day on the forecast, settle on the actual price, and compare with perfect foresight.
+
+    `rule` turns each day's forecast into the prices planned on; its shape correction learns from the
+    complete days before that day only (also those before the last `last_days`). Settlement and perfect
+    foresight use the actual prices as they are.
+    """
     frame = pd.DataFrame({"actual": actual, "forecast": forecast.reindex(actual.index)})
     minutes = step_minutes(pd.DatetimeIndex(frame.index))
     days = list(complete_days(frame, minutes))
     skipped = frame.index.normalize().nunique() - len(days)
-    if last_days is not None:
-        days = days[-last_days:]
+    first_settled = 0 if last_days is None else max(0, len(days) - last_days)
     solver = solver or Solver()
     rows = []
-    for day, prices in days:
+    recent_errors: list[FloatArray] = []
+    for number, (day, prices) in enumerate(days):
         real = prices["actual"].to_numpy(dtype=np.float64)
-        planned = solver.solve(DispatchProblem(battery, prices["forecast"].to_numpy(np.float64), minutes, soc_pct))
-        perfect = solver.solve(DispatchProblem(battery, real, minutes, soc_pct))
-        rows.append(
-            {
-                "day": day,
-                "revenue": _earnings(planned.charge_kw, planned.discharge_kw, real, minutes, battery),
-                "perfect_revenue": -perfect.objective,
-            }
-        )
+        predicted = prices["forecast"].to_numpy(dtype=np.float64)
+        if number >= first_settled:
+            plan_on = rule.plan_prices(predicted, recent_errors)
+            revenue, perfect_revenue = _settle_day(solver, battery, plan_on, real, minutes, soc_pct)
+            rows.append({"day": day, "revenue": revenue, "perfect_revenue": perfect_revenue})
+        recent_errors.append(shape_error(real, predicted))
     table = pd.DataFrame(rows, columns=["day", "revenue", "perfect_revenue"]).set_index("day")
     return ArbitrageEvaluation(table, skipped)
+
+
+def _settle_day(
+    solver: Solver, battery: Battery, plan_on: FloatArray, real: FloatArray, minutes: float, soc_pct: float
+) -> tuple[float, float]:
+    """What the plan made on `plan_on` earns at the real prices, and what planning on them would have earned."""
+    planned = solver.solve(DispatchProblem(battery, plan_on, minutes, soc_pct))
+    perfect = solver.solve(DispatchProblem(battery, real, minutes, soc_pct))
+    return _earnings(planned.charge_kw, planned.discharge_kw, real, minutes, battery), -perfect.objective
 
 
 def _earnings(

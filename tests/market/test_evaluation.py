@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from gridpilot.cli import full_app
 from gridpilot.market.evaluation import evaluate_arbitrage, same_hour_yesterday, step_minutes
+from gridpilot.market.forecasting.shape import PlanningRule
 
 EPF = Path(__file__).resolve().parents[3] / "shared" / "data" / "epf"
 needs_epf = pytest.mark.skipif(not (EPF / "NP.csv").exists(), reason="the EPF benchmark files are not on this machine")
@@ -72,6 +73,34 @@ def test_same_hour_yesterday_and_quarter_hour_resolution() -> None:
     assert evaluate_arbitrage(actual, naive).captured_share == pytest.approx(1.0)  # every day is the same
 
 
+def shrunk_by_day(actual: pd.Series, factor: float) -> pd.Series:
+    day_mean = actual.groupby(actual.index.normalize()).transform("mean")
+    return day_mean + factor * (actual - day_mean)
+
+
+def test_a_forecast_too_flat_to_pay_the_losses_trades_once_stretched() -> None:
+    """The right hours but a twentieth of the spread: idle as forecast, perfect once stretched back."""
+    actual = hourly(4)
+    flat = shrunk_by_day(actual, 0.05)
+
+    assert evaluate_arbitrage(actual, flat).revenue == pytest.approx(0.0, abs=1e-9)
+    assert evaluate_arbitrage(actual, flat, rule=PlanningRule(shape_scale=20.0)).captured_share == pytest.approx(1.0)
+
+
+def test_a_persistent_shape_error_is_corrected_from_the_days_before() -> None:
+    """The same wrong hourly profile every day: learnt on day 1, planned away from day 2 on."""
+    actual = hourly(5)
+    profile = 25 * np.cos(actual.index.hour.to_numpy() / 24 * 2 * np.pi)
+    biased = actual - (profile - profile[:24].mean())
+
+    as_forecast = evaluate_arbitrage(actual, biased, last_days=4)
+    corrected = evaluate_arbitrage(actual, biased, last_days=4, rule=PlanningRule(correction_days=3))
+
+    assert as_forecast.captured_share < 0.9
+    assert corrected.captured_share == pytest.approx(1.0)
+    assert list(corrected.days.index.day) == [2, 3, 4, 5]
+
+
 @needs_epf
 @pytest.mark.parametrize(("market", "published"), [("NP", 82.0), ("BE", 81.5)])
 def test_reproduces_the_published_dnn_ensemble_capture(market: str, published: float) -> None:
@@ -110,6 +139,21 @@ def test_the_cli_reads_a_backtest_file(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "100.0 %" in result.output and "3 days" in result.output
+
+
+def test_the_cli_stretches_the_forecast_only(tmp_path: Path) -> None:
+    actual = hourly(4)
+    prices = tmp_path / "prices.csv"
+    frame = pd.DataFrame({"Real price": actual, "flat": shrunk_by_day(actual, 0.05)}).tz_localize(None)
+    frame.to_csv(prices, index_label="")
+
+    result = CliRunner().invoke(
+        full_app(), ["evaluate", "dispatch", str(prices), "--forecast-column", "flat", "--shape-scale", "20"]
+    )
+
+    assert result.exit_code == 0, result.output
+    stretched_row = next(line for line in result.output.splitlines() if "forecast (flat), shape × 20" in line)
+    assert "100.0 %" in stretched_row
 
 
 def test_the_cli_names_a_missing_column(tmp_path: Path) -> None:

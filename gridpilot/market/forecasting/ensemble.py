@@ -12,7 +12,7 @@ import pandas as pd
 
 from gridpilot.market.forecasting.base import PriceModel
 from gridpilot.market.forecasting.lear import LearModel
-from gridpilot.market.forecasting.lgbm import LgbmModel
+from gridpilot.market.forecasting.lgbm import LgbmModel, LgbmShapeModel
 from gridpilot.market.forecasting.naive import NaiveDaily, NaiveWeekly
 from gridpilot.market.forecasting.storage import read_manifest, saved_model_name, write_manifest
 
@@ -21,8 +21,10 @@ MEMBER_TYPES: dict[str, type[NaiveDaily | NaiveWeekly | LearModel | LgbmModel]] 
     NaiveWeekly.name: NaiveWeekly,
     LearModel.name: LearModel,
     LgbmModel.name: LgbmModel,
+    LgbmShapeModel.name: LgbmShapeModel,
 }
 DEFAULT_MEMBERS = (LearModel.name, LgbmModel.name)
+SHAPE_MEMBERS = (LearModel.name, LgbmShapeModel.name)
 
 
 def create_member(name: str, options: Mapping[str, Any]) -> PriceModel:
@@ -74,3 +76,14 @@ class EnsembleModel:
                 raise ValueError(f"{member_directory} does not hold the {name!r} member")
             model.members[number] = MEMBER_TYPES[name].load(member_directory)
         return model
+
+
+class ShapeEnsembleModel(EnsembleModel):
+    """The same mean, of LEAR and the day-shape LightGBM by default: what captured the most money on validation."""
+
+    name = "ensemble-shape"
+
+    def __init__(
+        self, members: Sequence[str] = SHAPE_MEMBERS, member_options: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        super().__init__(members, member_options)

@@ -2,6 +2,11 @@
 
 Trees cannot extrapolate a price level they never saw, so the target and the lagged prices are taken
 relative to the previous day's mean price and that level is added back to the forecast.
+
+With `target="day-shape"` the day is split into its level and its shape, each with its own booster: one
+predicts how far the day's mean moves from yesterday's, the other every period's distance from the day's
+own mean. A battery's money depends on the shape (which hours are cheap and dear), and a shape target is
+free of the day-to-day level noise that otherwise dominates the trees' loss.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from gridpilot.market.forecasting.storage import read_manifest, write_manifest
 
 PRICE_LAGS = (1, 2, 3, 7)
 BOOSTER = "booster.txt"
+LEVEL_BOOSTER = "level-booster.txt"
+TARGETS = ("yesterday-level", "day-shape")
+DAILY_COLUMNS = 6
+"""The leading columns of a sample that are the same for every period of its day."""
 
 
 class LgbmModel:
@@ -36,8 +45,17 @@ class LgbmModel:
     name = "lgbm"
 
     def __init__(
-        self, window_days: int = 728, rounds: int = 200, num_threads: int = 1, objective: str = "l1", seed: int = 7
+        self,
+        window_days: int = 728,
+        rounds: int = 200,
+        num_threads: int = 1,
+        objective: str = "l1",
+        seed: int = 7,
+        target: str = "yesterday-level",
     ) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+        self.target = target
         self.window_days = window_days
         self.rounds = rounds
         self.num_threads = num_threads
@@ -46,6 +64,7 @@ class LgbmModel:
         self.exogenous_columns: list[str] = []
         self.periods = 0
         self.booster: lgb.Booster | None = None
+        self.level_booster: lgb.Booster | None = None
 
     def samples(
         self, matrix: pd.DataFrame, exogenous: dict[str, pd.DataFrame], days: pd.DatetimeIndex
@@ -81,15 +100,31 @@ class LgbmModel:
         self.periods = matrix.shape[1]
         self.exogenous_columns = [] if exogenous is None else [str(column) for column in exogenous.columns]
         features, level = self.samples(matrix, exogenous_matrices(exogenous), matrix.index)
-        targets = matrix.to_numpy().ravel() - level
+        prices_by_sample = matrix.to_numpy().ravel()
+        if self.target == "day-shape":
+            day_mean = np.repeat(matrix.to_numpy().mean(axis=1), self.periods)
+            daily_features, level_moves = self._daily(features, day_mean - level)
+            self.level_booster = self._train(daily_features, level_moves, 1, self.level_parameters())
+            self.booster = self._train(features, prices_by_sample - day_mean, self.periods, self.parameters())
+        else:
+            self.booster = self._train(features, prices_by_sample - level, self.periods, self.parameters())
+
+    def _daily(self, features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One row per day: the day-wide columns of its first period's sample (the exogenous means are last)."""
+        first_periods = features[:: self.periods]
+        exogenous_means = first_periods[:, first_periods.shape[1] - len(self.exogenous_columns) :]
+        return np.hstack([first_periods[:, :DAILY_COLUMNS], exogenous_means]), targets[:: self.periods]
+
+    def _train(
+        self, features: np.ndarray, targets: np.ndarray, rows_per_day: int, parameters: dict[str, Any]
+    ) -> lgb.Booster:
+        """A booster on the complete rows of the most recent `window_days` days."""
         complete = ~(np.isnan(features).any(axis=1) | np.isnan(targets))
-        features, targets = (
-            features[complete][-self.window_days * self.periods :],
-            targets[complete][-self.window_days * self.periods :],
-        )
-        if len(targets) < 28 * self.periods:
-            raise InsufficientHistoryError(f"LightGBM needs 28 complete days, got {len(targets) // self.periods}")
-        self.booster = lgb.train(self.parameters(), lgb.Dataset(features, targets), num_boost_round=self.rounds)
+        keep = self.window_days * rows_per_day
+        features, targets = features[complete][-keep:], targets[complete][-keep:]
+        if len(targets) < 28 * rows_per_day:
+            raise InsufficientHistoryError(f"LightGBM needs 28 complete days, got {len(targets) // rows_per_day}")
+        return lgb.train(parameters, lgb.Dataset(features, targets), num_boost_round=self.rounds)
 
     def parameters(self) -> dict[str, Any]:
         """Small, deterministic trees: fast enough to recalibrate every day of a backtest."""
@@ -104,6 +139,10 @@ class LgbmModel:
             "deterministic": True,
             "verbosity": -1,
         }
+
+    def level_parameters(self) -> dict[str, Any]:
+        """Smaller trees for the day's level: one sample a day, a few hundred days."""
+        return {**self.parameters(), "num_leaves": 7, "min_data_in_leaf": 10}
 
     def predict(self, prices: pd.Series, day: date, exogenous: pd.DataFrame | None = None) -> pd.Series:
         """The forecast of every period of `day` from the week of prices before it."""
@@ -122,6 +161,9 @@ class LgbmModel:
         if np.isnan(features).any():
             raise InsufficientHistoryError(f"prices or exogenous inputs LightGBM needs for {day} are missing")
         forecast = np.asarray(self.booster.predict(features), dtype=np.float64) + level
+        if self.level_booster is not None:
+            daily_features, _ = self._daily(features, level)
+            forecast += np.asarray(self.level_booster.predict(daily_features), dtype=np.float64)[0]
         return to_delivery_series(forecast, day, market_timezone(prices), resolution)
 
     def save(self, directory: Path) -> None:
@@ -137,11 +179,14 @@ class LgbmModel:
                 "num_threads": self.num_threads,
                 "objective": self.objective,
                 "seed": self.seed,
+                "target": self.target,
                 "exogenous_columns": self.exogenous_columns,
                 "periods": self.periods,
             },
         )
         self.booster.save_model(str(directory / BOOSTER))
+        if self.level_booster is not None:
+            self.level_booster.save_model(str(directory / LEVEL_BOOSTER))
 
     @classmethod
     def load(cls, directory: Path) -> Self:
@@ -153,8 +198,20 @@ class LgbmModel:
             num_threads=settings["num_threads"],
             objective=settings["objective"],
             seed=settings["seed"],
+            target=settings.get("target", "yesterday-level"),
         )
         model.exogenous_columns = list(settings["exogenous_columns"])
         model.periods = int(settings["periods"])
         model.booster = lgb.Booster(model_file=str(directory / BOOSTER))
+        if model.target == "day-shape":
+            model.level_booster = lgb.Booster(model_file=str(directory / LEVEL_BOOSTER))
         return model
+
+
+class LgbmShapeModel(LgbmModel):
+    """LightGBM with the day's level and shape forecast apart (`target="day-shape"`): the money-oriented variant."""
+
+    name = "lgbm-shape"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{"target": "day-shape", **options})

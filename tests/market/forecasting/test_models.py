@@ -17,12 +17,16 @@ from tests.market.forecasting.synthetic import noisy_walk, weekly_pattern
 FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "lear": {"windows": (42, 84)},
     "lgbm": {"rounds": 60, "window_days": 120},
+    "lgbm-shape": {"rounds": 60, "window_days": 120},
     "ensemble": {
         "members": ("naive-weekly", "lear", "lgbm"),
         "member_options": {"lear": {"windows": (56,)}, "lgbm": {"rounds": 60, "window_days": 120}},
     },
+    "ensemble-shape": {
+        "member_options": {"lear": {"windows": (56,)}, "lgbm-shape": {"rounds": 60, "window_days": 120}}
+    },
 }
-CALIBRATED = ["lear", "lgbm", "ensemble"]
+CALIBRATED = ["lear", "lgbm", "lgbm-shape", "ensemble", "ensemble-shape"]
 
 
 def fitted(name: str, prices: pd.Series, day: date) -> PriceModel:
@@ -32,7 +36,15 @@ def fitted(name: str, prices: pd.Series, day: date) -> PriceModel:
 
 
 def test_every_model_is_a_price_model() -> None:
-    assert set(MODEL_NAMES) == {"naive-daily", "naive-weekly", "lear", "lgbm", "ensemble"}
+    assert set(MODEL_NAMES) == {
+        "naive-daily",
+        "naive-weekly",
+        "lear",
+        "lgbm",
+        "lgbm-shape",
+        "ensemble",
+        "ensemble-shape",
+    }
     for name in MODEL_NAMES:
         model = create_model(name, **FAST_OPTIONS.get(name, {}))
         assert isinstance(model, PriceModel) and model.name == name
@@ -83,7 +95,9 @@ def test_save_and_load_forecast_identically(name: str, tmp_path: Path) -> None:
 QUARTER_HOUR_OPTIONS: dict[str, dict[str, Any]] = {
     "lear": {"windows": (28,)},
     "lgbm": {"rounds": 60},
+    "lgbm-shape": {"rounds": 60},
     "ensemble": {"member_options": {"lear": {"windows": (28,)}, "lgbm": {"rounds": 60}}},
+    "ensemble-shape": {"member_options": {"lear": {"windows": (28,)}, "lgbm-shape": {"rounds": 60}}},
 }
 
 
@@ -110,7 +124,7 @@ def test_a_short_and_a_long_day_in_market_time(name: str) -> None:
         assert forecast.notna().all()
 
 
-@pytest.mark.parametrize("name", ["lear", "lgbm"])
+@pytest.mark.parametrize("name", ["lear", "lgbm", "lgbm-shape"])
 def test_exogenous_inputs_are_used_and_required(name: str) -> None:
     prices = noisy_walk(140)
     load = pd.DataFrame({"load": prices.to_numpy() * 2 + 5}, index=prices.index)  # a perfect day-ahead signal
