@@ -70,6 +70,8 @@ class PlanningRule:
 
     def plan_prices(self, day_forecast: FloatArray, recent_errors: Sequence[FloatArray] = ()) -> FloatArray:
         """The prices to plan `day_forecast`'s day on, given the shape errors of the days before it, oldest first."""
+        if not self.correction_days:
+            return stretch_day_shape(day_forecast, self.shape_scale)
         corrected = day_forecast + self.correction(recent_errors, len(day_forecast))
         return stretch_day_shape(np.asarray(corrected, dtype=np.float64), self.shape_scale)
 
