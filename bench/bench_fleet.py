@@ -49,6 +49,8 @@ from gridpilot_process import gridpilot_command, server_environment
 from provenance import free_port, git_revision, run_text
 from throwaway_pg import throwaway_database
 
+from gridpilot.messaging.mosquitto import MAX_INFLIGHT_MESSAGES, MAX_QUEUED_MESSAGES
+
 HOST = "127.0.0.1"
 AMQP_URL = f"amqp://guest:guest@{HOST}:5672/"
 PREFIX = "gridpilot/v1"
@@ -991,9 +993,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-timeout-s", type=float, default=300.0)
     parser.add_argument("--outage-s", type=float, default=30.0)
     parser.add_argument(
-        "--max-inflight", type=int, help="mosquitto max_inflight_messages (default: its own, 20; broker config: 200)"
+        "--max-inflight",
+        type=int,
+        default=MAX_INFLIGHT_MESSAGES,
+        help=f"mosquitto max_inflight_messages (default: {MAX_INFLIGHT_MESSAGES}, as `gridpilot broker config` writes)",
     )
-    parser.add_argument("--max-queued", type=int, default=None, help="mosquitto max_queued_messages (default: its own)")
+    parser.add_argument(
+        "--max-queued",
+        type=int,
+        default=MAX_QUEUED_MESSAGES,
+        help=f"mosquitto max_queued_messages (default: {MAX_QUEUED_MESSAGES}, as `gridpilot broker config` writes)",
+    )
     parser.add_argument("--keep-dir", action="store_true", help="keep the temporary directory (logs)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--fleet-child", help=argparse.SUPPRESS)

@@ -16,10 +16,15 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
+from gridpilot.heap import freeze_startup_heap
 from gridpilot.observability import configure_logging
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("gridpilot.serving")
 _RESTART_PAUSE_S = 1.0
@@ -48,10 +53,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
+def _uvicorn_config(options: ServeOptions, app: FastAPI) -> uvicorn.Config:
     return uvicorn.Config(
-        "gridpilot.app:create_app",
-        factory=True,
+        app,
         log_config=None,
         access_log=False,  # gridpilot logs each request itself, with its route and request id
         proxy_headers=True,
@@ -62,8 +66,12 @@ def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
 def run_worker(options: ServeOptions) -> None:
     """One server process: its own socket on the shared port, its own logging, serving until SIGTERM/SIGINT."""
     configure_logging(level=options.log_level, json_logs=options.log_json)
+    from gridpilot.app import create_app  # in the server process only: the supervisor stays light
+
     sock = listening_socket(options.host, options.port)
-    uvicorn.Server(_uvicorn_config(options)).run(sockets=[sock])
+    app = create_app()
+    freeze_startup_heap()
+    uvicorn.Server(_uvicorn_config(options, app)).run(sockets=[sock])
 
 
 def serve(options: ServeOptions) -> None:

@@ -23,6 +23,7 @@ from prometheus_client import start_http_server
 
 from gridpilot.config import Settings, load_settings
 from gridpilot.db import create_engine, create_session_factory
+from gridpilot.heap import freeze_startup_heap
 from gridpilot.live.bus import LiveBus, open_bus
 from gridpilot.messaging.mqtt import MqttConsumer, run_until
 from gridpilot.messaging.queue import open_queue
@@ -69,6 +70,7 @@ def worker(
 
             jobs.append(BatchConsumer(settings, session_factory, bus=bus).run())
             jobs.append(OptimizationConsumer(settings).run())
+        freeze_startup_heap()
         try:
             await run_until(stop.wait(), _all(jobs))
         finally:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,6 @@ from gridpilot.fleet.schemas import AgentOut, DeviceRejectionOut, HeartbeatIn, S
 from gridpilot.timeutil import MAX_CLOCK_AHEAD
 
 _CHUNK = 1000
-_HEARTBEAT_CHUNK = 500  # 13 parameters a row: under SQLite's 32,766
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -51,14 +50,18 @@ async def record_heartbeats(*, session: AsyncSession, heartbeats: Mapping[str, H
             {**heartbeat.model_dump(), "driver_state": heartbeat.driver_state.value, "device_id": device_id}
             | {"received_at": now}
         )
-    for i in range(0, len(rows), _HEARTBEAT_CHUNK):
-        statement = _insert(session)(DeviceHeartbeat).values(rows[i : i + _HEARTBEAT_CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=["device_id"],
-            set_={name: statement.excluded[name] for name in rows[0] if name != "device_id"},
-            where=DeviceHeartbeat.at < statement.excluded.at,
-        )
-        await session.execute(statement)
+    if not rows:
+        return
+    table = cast(Table, DeviceHeartbeat.__table__)
+    statement = _insert(session)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["device_id"],
+        set_={name: statement.excluded[name] for name in rows[0] if name != "device_id"},
+        where=table.c.at < statement.excluded.at,
+    )
+    # One statement executed for many rows: compiled once and cached, where a multi-row VALUES of a
+    # batch's size was compiled anew for every batch (half a worker's CPU in a push to 10,000).
+    await session.execute(statement, sorted(rows, key=lambda row: row["device_id"]))
 
 
 async def agent_status(*, session: AsyncSession, device_ids: Sequence[str]) -> dict[str, AgentOut]:

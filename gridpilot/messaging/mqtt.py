@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,6 +38,7 @@ _client_log = logging.getLogger("gridpilot.mqtt.client")
 _client_log.setLevel(logging.ERROR)  # aiomqtt warns of each publish past 10 in flight; more is our design
 _SESSION_EXPIRY_S = 7 * 24 * 3600
 _CONCURRENT_PUBLISHES = 50  # aiomqtt's and paho's bookkeeping per publish grows with those in flight: 500 was slower
+_STALLED_S = 10.0  # a push with no confirmation from the broker for this long gives up on the rest
 _MAX_BACKOFF_S = 10.0  # the broker is our own infrastructure: come back soon after it does
 _BUNDLE_MAX = 1000  # device messages handed to the queue at once
 _BUNDLES_IN_FLIGHT = 4  # bundles on their way to the queue while the next is read
@@ -80,9 +82,15 @@ class MqttPublisher:
     broker never confirmed (a push cut by an outage or a restart), so a push is late, not lost.
     """
 
-    def __init__(self, settings: Settings, republish: Callable[[], Awaitable[object]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        republish: Callable[[], Awaitable[object]] | None = None,
+        stalled_s: float = _STALLED_S,
+    ) -> None:
         self._settings = settings
         self._republish = republish
+        self._stalled_s = stalled_s
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -105,31 +113,43 @@ class MqttPublisher:
         return self._connected.is_set()
 
     async def publish_views(self, views: Iterable[DeviceScheduleOut]) -> list[DeviceScheduleOut]:
-        """Publish each view retained with QoS 1; returns those the broker confirmed (none while disconnected)."""
+        """Publish each view retained with QoS 1; returns those the broker confirmed (none while disconnected).
+
+        _CONCURRENT_PUBLISHES lanes each publish one view after another, so a push of 10,000 costs
+        a few tasks rather than a task and a timer per view; the push gives up on what is still
+        unconfirmed once the broker has confirmed nothing for `stalled_s` (a connection lost meanwhile).
+        """
         client = self._client
-        if client is None:
+        views = list(views)
+        if client is None or not views:
             return []
         prefix = self._settings.mqtt_prefix
-        limit = asyncio.Semaphore(_CONCURRENT_PUBLISHES)
+        confirmed = [False] * len(views)
+        queue = iter(enumerate(views))
+        failures: list[str] = []
 
-        async def publish(view: DeviceScheduleOut) -> bool:
-            async with limit:
+        async def lane(deadline: asyncio.Timeout) -> None:
+            for index, view in queue:
+                topic = device_topic(prefix, view.device_id, Channel.SCHEDULE)
                 try:
                     await client.publish(
-                        device_topic(prefix, view.device_id, Channel.SCHEDULE),
-                        encode("view", view.model_dump(mode="json")),
-                        qos=1,
-                        retain=True,
+                        topic, encode("view", view.model_dump(mode="json")), qos=1, retain=True, timeout=math.inf
                     )
                 except aiomqtt.MqttError as exc:
-                    log.warning("publishing the schedule of %s failed: %s", view.device_id, exc)
-                    return False
-            return True
+                    failures.append(f"{view.device_id}: {exc}")
+                    continue
+                confirmed[index] = True
+                deadline.reschedule(asyncio.get_running_loop().time() + self._stalled_s)
 
-        views = list(views)
-        results = await asyncio.gather(*(publish(view) for view in views))
-        observability.MQTT_MESSAGES.labels("out", "schedule").inc(sum(results))
-        return [view for view, confirmed in zip(views, results, strict=True) if confirmed]
+        try:
+            async with asyncio.timeout(self._stalled_s) as deadline:
+                await asyncio.gather(*(lane(deadline) for _ in range(min(_CONCURRENT_PUBLISHES, len(views)))))
+        except TimeoutError:
+            failures.append(f"no confirmation from the broker for {self._stalled_s:g} s")
+        if failures:
+            log.warning("publishing %s schedule(s) failed, e.g. %s", len(views) - sum(confirmed), failures[0])
+        observability.MQTT_MESSAGES.labels("out", "schedule").inc(sum(confirmed))
+        return [view for view, ok in zip(views, confirmed, strict=True) if ok]
 
     async def _run(self) -> None:
         delay = 1.0
