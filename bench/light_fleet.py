@@ -7,6 +7,12 @@ heartbeat naming the version it accepted, and one ack per interval published (Qo
 the interval ends, held and re-sent until the broker confirmed it, across reconnections.
 It executes nothing; there is no HTTP fallback.
 
+Each device is a paho-mqtt client driven by the process's event loop through paho's own
+hooks for an external loop (socket readable/writable, `loop_misc` for keepalives): no thread,
+and no task, future or timer per message. On the 2 cores it shares with the platform, the
+harness's own CPU is what the push is measured against; through aiomqtt it cost about twice as
+much per device (docs/benchmarks.md).
+
 Run by bench_fleet.py: `python bench/light_fleet.py CONFIG.json INDEX COUNT` handles the
 devices INDEX, INDEX+COUNT, ... of the config and prints one JSON line of totals a second
 with the same keys as the agents' fleet (mqtt_connected, schedules_received, acks_sent);
@@ -22,6 +28,7 @@ import json
 import logging
 import random
 import resource
+import socket
 import sys
 import time
 import uuid
@@ -29,58 +36,67 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from gridpilot.heap import freeze_startup_heap
 from gridpilot.protocol.mqtt import Channel, device_topic, encode
 
 PREFIX = "gridpilot/v1"
+KEEPALIVE_S = 120
 RECEIPTS: list[tuple[str, int, float]] = []  # (device, version, when first received), flushed to a file each second
 
 
 class LightDevice:
-    """One device's MQTT session; counters are read by the process's reporter."""
+    """One device's MQTT session on the event loop; counters are read by the process's reporter."""
 
-    def __init__(self, device_id: str, host: str, port: int) -> None:
-        self.device_id, self.host, self.port = device_id, host, port
+    def __init__(self, device_id: str, host: str, port: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.device_id, self.host, self.port, self.loop = device_id, host, port, loop
         self.connected = False
         self.versions: set[int] = set()  # a retained view delivered again on a reconnection counts once
-        self.acks_sent = 0
         self.acked: set[int] = set()
-        self.unsent: list[bytes] = []  # acks not yet confirmed by the broker, in order
-        self.client: aiomqtt.Client | None = None
-        self.wake = asyncio.Event()
+        self.ack_mids: set[int] = set()  # acks paho holds (and re-sends after a reconnection) until confirmed
+        self.acks_sent = 0
+        self.delay = 1.0
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=paho.MQTTv5)
+        client.will_set(self.topic(Channel.STATUS), encode("status", {"state": "offline"}), qos=1, retain=True)
+        client.on_connect, client.on_disconnect = self.on_connect, self.on_disconnect
+        client.on_message, client.on_publish = self.on_message, self.on_publish
+        client.on_socket_open, client.on_socket_close = self.on_socket_open, self.on_socket_close
+        client.on_socket_register_write = self.on_socket_register_write
+        client.on_socket_unregister_write = self.on_socket_unregister_write
+        self.client = client
 
-    async def run(self) -> None:
-        """Connect, subscribe, answer; reconnect with jittered backoff whenever the broker goes away."""
-        delay = 1.0
-        will = aiomqtt.Will(self.topic(Channel.STATUS), encode("status", {"state": "offline"}), qos=1, retain=True)
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    identifier=self.device_id,
-                    protocol=aiomqtt.ProtocolVersion.V5,
-                    will=will,
-                    keepalive=120,
-                    timeout=30,
-                ) as client:
-                    self.client, delay = client, 1.0
-                    await client.subscribe(self.topic(Channel.SCHEDULE), qos=1)
-                    self.connected = True
-                    self.wake.set()
-                    async for message in client.messages:
-                        await self.on_view(client, message.payload)
-            except aiomqtt.MqttError:
-                pass
-            finally:
-                self.connected, self.client = False, None
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 30.0)
+    def connect(self) -> None:
+        """Open the connection (the loop reads the CONNACK); on failure try again later, with jittered backoff."""
+        try:
+            if self.client.socket() is None and not self.connected:
+                self.client.connect(self.host, self.port, keepalive=KEEPALIVE_S)
+        except OSError:
+            self.retry()
 
-    async def on_view(self, client: aiomqtt.Client, payload: Any) -> None:
-        view = json.loads(payload)["data"]
+    def retry(self) -> None:
+        self.loop.call_later(self.delay * random.uniform(0.5, 1.5), self.reconnect)
+        self.delay = min(self.delay * 2, 30.0)
+
+    def reconnect(self) -> None:
+        try:
+            self.client.reconnect()
+        except OSError:
+            self.retry()
+
+    def on_connect(self, client: paho.Client, _data: object, _flags: object, reason: Any, _props: object) -> None:
+        if reason.is_failure:
+            return  # the broker closes the socket; on_disconnect schedules the next attempt
+        self.connected, self.delay = True, 1.0
+        client.subscribe(self.topic(Channel.SCHEDULE), qos=1)
+
+    def on_disconnect(self, _client: paho.Client, _data: object, _flags: object, _reason: Any, _props: object) -> None:
+        self.connected = False
+        self.retry()
+
+    def on_message(self, client: paho.Client, _data: object, message: paho.MQTTMessage) -> None:
+        view = json.loads(message.payload)["data"]
         if view["version"] not in self.versions:
             RECEIPTS.append((self.device_id, view["version"], time.time()))
         self.versions.add(view["version"])
@@ -89,20 +105,20 @@ class LightDevice:
             "agent_version": "light",
             "schedule_version": view["version"],
             "driver_state": "ok",
-            "outbox_depth": len(self.unsent),
-            "outbox_acks": len(self.unsent),
+            "outbox_depth": len(self.ack_mids),
+            "outbox_acks": len(self.ack_mids),
             "outbox_telemetry": 0,
         }
-        await client.publish(self.topic(Channel.STATUS), encode("heartbeat", heartbeat), qos=1)
-        loop = asyncio.get_running_loop()
+        client.publish(self.topic(Channel.STATUS), encode("heartbeat", heartbeat), qos=1)
         for interval in view["intervals"]:
             if interval["id"] in self.acked:
                 continue
             self.acked.add(interval["id"])
             end = datetime.fromisoformat(interval["end"]).timestamp()
-            loop.call_later(max(0.0, end - time.time()), self.ack, interval)
+            self.loop.call_later(max(0.0, end - time.time()), self.ack, interval)
 
     def ack(self, interval: dict[str, Any]) -> None:
+        """Publish the interval's ack (QoS 1); paho keeps it, across reconnections, until the broker confirms it."""
         record = {
             "ack_id": str(uuid.uuid4()),
             "interval_id": interval["id"],
@@ -113,40 +129,57 @@ class LightDevice:
             "soc_pct": 50.0,
             "message": "light device",
         }
-        self.unsent.append(encode("acks", [record]))
-        self.wake.set()
+        info = self.client.publish(self.topic(Channel.ACKS), encode("acks", [record]), qos=1)
+        self.ack_mids.add(info.mid)
 
-    async def send_acks(self) -> None:
-        """Publish held acks in order while connected; an ack leaves the hold only once the broker confirmed it."""
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.unsent and self.client is not None:
-                try:
-                    await self.client.publish(self.topic(Channel.ACKS), self.unsent[0], qos=1, timeout=30)
-                except aiomqtt.MqttError:
-                    break
-                self.unsent.pop(0)
-                self.acks_sent += 1
+    def on_publish(self, _client: paho.Client, _data: object, mid: int, _reason: object, _props: object) -> None:
+        if mid in self.ack_mids:
+            self.ack_mids.discard(mid)
+            self.acks_sent += 1
+
+    def on_socket_open(self, client: paho.Client, _data: object, sock: socket.socket) -> None:
+        self.loop.add_reader(sock, client.loop_read)
+
+    def on_socket_close(self, _client: paho.Client, _data: object, sock: socket.socket) -> None:
+        self.loop.remove_reader(sock)
+        self.loop.remove_writer(sock)
+
+    def on_socket_register_write(self, client: paho.Client, _data: object, sock: socket.socket) -> None:
+        self.loop.add_writer(sock, client.loop_write)
+
+    def on_socket_unregister_write(self, _client: paho.Client, _data: object, sock: socket.socket) -> None:
+        self.loop.remove_writer(sock)
 
     def topic(self, channel: Channel) -> str:
         return device_topic(PREFIX, self.device_id, channel)
 
 
+async def keep_alive(devices: list[LightDevice]) -> None:
+    """paho's periodic duties (pings, keepalive timeouts) for every connected device, spread over a few seconds."""
+    while True:
+        for n, device in enumerate(devices):
+            if device.client.socket() is not None:
+                device.client.loop_misc()
+            if n % 500 == 499:
+                await asyncio.sleep(0)
+        await asyncio.sleep(5.0)
+
+
 async def main(config: dict[str, Any], index: int, count: int) -> None:
     host, port = config["host"], config["port"]
-    devices = [LightDevice(d, host, port) for d in sorted(config["credentials"])[index::count]]
-    tasks = []
+    loop = asyncio.get_running_loop()
+    devices = [LightDevice(d, host, port, loop) for d in sorted(config["credentials"])[index::count]]
     for n, device in enumerate(devices):  # a ramp: a connection storm of thousands makes the broker refuse some
-        tasks += [asyncio.create_task(device.run()), asyncio.create_task(device.send_acks())]
+        device.connect()
         if n % 50 == 49:
             await asyncio.sleep(0.05)
+    keeper = asyncio.create_task(keep_alive(devices))
     receipts = Path(config["data_dir"]) / f"receipts-{index}.jsonl"
     receipts.parent.mkdir(parents=True, exist_ok=True)
     frozen = False
-    while True:
+    while not keeper.done():
         if not frozen and all(device.connected for device in devices):
-            freeze_startup_heap()  # 2,500 sessions' objects: a third of the CPU went to collecting them again
+            freeze_startup_heap()  # thousands of sessions' objects, walked by every full collection otherwise
             frozen = True
         if RECEIPTS:
             with receipts.open("a") as out:
@@ -157,10 +190,11 @@ async def main(config: dict[str, Any], index: int, count: int) -> None:
             "mqtt_connected": sum(d.connected for d in devices),
             "schedules_received": sum(len(d.versions) for d in devices),
             "acks_sent": sum(d.acks_sent for d in devices),
-            "acks_held": sum(len(d.unsent) for d in devices),
+            "acks_held": sum(len(d.ack_mids) for d in devices),
         }
         print(json.dumps(totals), flush=True)
         await asyncio.sleep(1.0)
+    keeper.result()
 
 
 if __name__ == "__main__":
