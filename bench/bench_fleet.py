@@ -239,7 +239,11 @@ def gridpilot(args: Sequence[str], env: dict[str, str]) -> str:
 
 
 def mosquitto_conf(directory: Path, port: int, max_queued: int | None, max_inflight: int | None) -> Path:
-    """Anonymous, loopback, persistence on (so a stop with SIGTERM keeps retained views and queued messages)."""
+    """Anonymous, loopback, persistence on (so a stop with SIGTERM keeps retained views and queued messages).
+
+    The autosave interval is Mosquitto's own default, as `gridpilot broker config` leaves it (an interval of 5 s
+    could have the broker write its whole store in the middle of a push).
+    """
     persistence = directory / "mosquitto-data"
     persistence.mkdir(exist_ok=True)
     directory.chmod(0o755)  # mosquitto started as root drops to its own user, which must write here
@@ -249,7 +253,7 @@ def mosquitto_conf(directory: Path, port: int, max_queued: int | None, max_infli
         "allow_anonymous true",
         "persistence true",
         f"persistence_location {persistence}/",
-        "autosave_interval 5",
+        "autosave_interval 1800",
     ]
     if max_queued is not None:
         lines.append(f"max_queued_messages {max_queued}")
