@@ -7,18 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from gridpilot.market.forecasting.base import PriceModel
-from gridpilot.market.forecasting.ensemble import MEMBER_TYPES, EnsembleModel, ShapeEnsembleModel
+from gridpilot.market.forecasting.ensemble import MEMBER_TYPES, EnsembleModel, MlpEnsembleModel, ShapeEnsembleModel
 from gridpilot.market.forecasting.storage import saved_model_name
 
 _CONSTRUCTORS: dict[str, Callable[..., PriceModel]] = {
     **MEMBER_TYPES,
     EnsembleModel.name: EnsembleModel,
     ShapeEnsembleModel.name: ShapeEnsembleModel,
+    MlpEnsembleModel.name: MlpEnsembleModel,
 }
 _LOADERS: dict[str, Callable[[Path], PriceModel]] = {
     **{name: model_type.load for name, model_type in MEMBER_TYPES.items()},
     EnsembleModel.name: EnsembleModel.load,
     ShapeEnsembleModel.name: ShapeEnsembleModel.load,
+    MlpEnsembleModel.name: MlpEnsembleModel.load,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(_CONSTRUCTORS)
 

@@ -13,18 +13,21 @@ import pandas as pd
 from gridpilot.market.forecasting.base import PriceModel
 from gridpilot.market.forecasting.lear import LearModel
 from gridpilot.market.forecasting.lgbm import LgbmModel, LgbmShapeModel
+from gridpilot.market.forecasting.mlp import MlpModel
 from gridpilot.market.forecasting.naive import NaiveDaily, NaiveWeekly
 from gridpilot.market.forecasting.storage import read_manifest, saved_model_name, write_manifest
 
-MEMBER_TYPES: dict[str, type[NaiveDaily | NaiveWeekly | LearModel | LgbmModel]] = {
+MEMBER_TYPES: dict[str, type[NaiveDaily | NaiveWeekly | LearModel | LgbmModel | MlpModel]] = {
     NaiveDaily.name: NaiveDaily,
     NaiveWeekly.name: NaiveWeekly,
     LearModel.name: LearModel,
     LgbmModel.name: LgbmModel,
     LgbmShapeModel.name: LgbmShapeModel,
+    MlpModel.name: MlpModel,
 }
 DEFAULT_MEMBERS = (LearModel.name, LgbmModel.name)
 SHAPE_MEMBERS = (LearModel.name, LgbmShapeModel.name)
+MLP_MEMBERS = (LearModel.name, LgbmShapeModel.name, MlpModel.name)
 
 
 def create_member(name: str, options: Mapping[str, Any]) -> PriceModel:
@@ -85,5 +88,16 @@ class ShapeEnsembleModel(EnsembleModel):
 
     def __init__(
         self, members: Sequence[str] = SHAPE_MEMBERS, member_options: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        super().__init__(members, member_options)
+
+
+class MlpEnsembleModel(EnsembleModel):
+    """The same mean, of LEAR, the day-shape LightGBM and the seed-averaged MLP by default."""
+
+    name = "ensemble-mlp"
+
+    def __init__(
+        self, members: Sequence[str] = MLP_MEMBERS, member_options: Mapping[str, Mapping[str, Any]] | None = None
     ) -> None:
         super().__init__(members, member_options)

@@ -25,8 +25,16 @@ FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "ensemble-shape": {
         "member_options": {"lear": {"windows": (56,)}, "lgbm-shape": {"rounds": 60, "window_days": 120}}
     },
+    "mlp": {"seeds": (1, 2), "max_iter": 100, "window_days": 120},
+    "ensemble-mlp": {
+        "member_options": {
+            "lear": {"windows": (56,)},
+            "lgbm-shape": {"rounds": 60, "window_days": 120},
+            "mlp": {"seeds": (1, 2), "max_iter": 100, "window_days": 120},
+        }
+    },
 }
-CALIBRATED = ["lear", "lgbm", "lgbm-shape", "ensemble", "ensemble-shape"]
+CALIBRATED = ["lear", "lgbm", "lgbm-shape", "ensemble", "ensemble-shape", "mlp", "ensemble-mlp"]
 
 
 def fitted(name: str, prices: pd.Series, day: date) -> PriceModel:
@@ -44,6 +52,8 @@ def test_every_model_is_a_price_model() -> None:
         "lgbm-shape",
         "ensemble",
         "ensemble-shape",
+        "mlp",
+        "ensemble-mlp",
     }
     for name in MODEL_NAMES:
         model = create_model(name, **FAST_OPTIONS.get(name, {}))
@@ -98,6 +108,14 @@ QUARTER_HOUR_OPTIONS: dict[str, dict[str, Any]] = {
     "lgbm-shape": {"rounds": 60},
     "ensemble": {"member_options": {"lear": {"windows": (28,)}, "lgbm": {"rounds": 60}}},
     "ensemble-shape": {"member_options": {"lear": {"windows": (28,)}, "lgbm-shape": {"rounds": 60}}},
+    "mlp": {"seeds": (1,), "max_iter": 100},
+    "ensemble-mlp": {
+        "member_options": {
+            "lear": {"windows": (28,)},
+            "lgbm-shape": {"rounds": 60},
+            "mlp": {"seeds": (1,), "max_iter": 100},
+        }
+    },
 }
 
 
