@@ -60,7 +60,7 @@ async def record_heartbeats(*, session: AsyncSession, heartbeats: Mapping[str, H
         where=table.c.at < statement.excluded.at,
     )
     # One statement executed for many rows: compiled once and cached, where a multi-row VALUES of a
-    # batch's size was compiled anew for every batch (half a worker's CPU in a push to 10,000).
+    # batch's size was compiled anew for every batch (44 % of a worker's samples in a push to 10,000).
     await session.execute(statement, sorted(rows, key=lambda row: row["device_id"]))
 
 
