@@ -58,10 +58,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from peer_days import test_days
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epf"
-DAYS = 364
 POWER_W = 1_000_000.0  # 1 MW at the AC terminals, both ways
 CAPACITY_WH = 2_000_000.0
 EFFICIENCY = 0.95
@@ -110,20 +108,6 @@ OPTIONS = {
     "lp_solver_mip_rel_gap": 1e-9,
     "num_threads": 1,
 }
-
-
-def test_days(market: str) -> tuple[list[str], np.ndarray]:
-    """The last 364 days of `Real price`, one row of 24 hours per day, and their dates."""
-    frame = pd.read_csv(DATA / f"{market}.csv", index_col=0)
-    index = pd.DatetimeIndex(pd.to_datetime(frame.index))
-    per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
-    if not (per_day == 24).all():
-        raise SystemExit(f"{market}: not every day has 24 hourly rows")
-    prices = frame["Real price"].to_numpy(dtype=np.float64)[-DAYS * 24 :].reshape(DAYS, 24)
-    if np.isnan(prices).any():
-        raise SystemExit(f"{market}: missing prices in the test year")
-    dates = [str(day.date()) for day in index[-DAYS * 24 :: 24]]
-    return dates, prices
 
 
 Confs = tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]

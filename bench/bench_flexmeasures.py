@@ -11,7 +11,7 @@ gridpilot's), and imports only FlexMeasures, Flask, numpy and pandas -- never gr
 The battery is gridpilot's standard one (gridpilot.market.evaluation.STANDARD_BATTERY): 1 MW / 2 MWh, 95 %
 charge and 95 % discharge efficiency, SoC 10-90 %, start = end = 50 %, no wear cost, one day at a time,
 planned on the day's real price. The days are the last 364 days (8,736 hours) of the `Real price` column,
-the same days as bench_emhass.py (its selection is copied in test_days below).
+the same days as bench_emhass.py (`peer_days.test_days`).
 
 What is called: `flexmeasures.data.models.planning.linear_optimization.device_scheduler`, the generic scheduler
 under FlexMeasures' StorageScheduler, inside a bare Flask app context (no database: it only reads
@@ -70,10 +70,8 @@ from typing import Any
 import flask
 import numpy as np
 import pandas as pd
+from peer_days import test_days
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "epf"
-DAYS = 364
 POWER_MW = 1.0  # at the AC terminals, both ways
 CAPACITY_MWH = 2.0
 EFFICIENCY = 0.95
@@ -92,20 +90,6 @@ COLUMNS = [
     "stock delta",
 ]
 HIGHS_RUN_SECONDS: list[float] = []
-
-
-def test_days(market: str) -> tuple[list[str], np.ndarray]:
-    """The last 364 days of `Real price`, one row of 24 hours per day, and their dates (as bench_emhass.py)."""
-    frame = pd.read_csv(DATA / f"{market}.csv", index_col=0)
-    index = pd.DatetimeIndex(pd.to_datetime(frame.index))
-    per_day = pd.Series(1, index=index).groupby(index.normalize()).size()
-    if not (per_day == 24).all():
-        raise SystemExit(f"{market}: not every day has 24 hourly rows")
-    prices = frame["Real price"].to_numpy(dtype=np.float64)[-DAYS * 24 :].reshape(DAYS, 24)
-    if np.isnan(prices).any():
-        raise SystemExit(f"{market}: missing prices in the test year")
-    dates = [str(day.date()) for day in index[-DAYS * 24 :: 24]]
-    return dates, prices
 
 
 def scheduler_inputs(day: str, prices: np.ndarray) -> dict[str, Any]:
