@@ -66,9 +66,9 @@ def _uvicorn_config(options: ServeOptions, app: FastAPI) -> uvicorn.Config:
 def run_worker(options: ServeOptions) -> None:
     """One server process: its own socket on the shared port, its own logging, serving until SIGTERM/SIGINT."""
     configure_logging(level=options.log_level, json_logs=options.log_json)
+    sock = listening_socket(options.host, options.port)  # first: the kernel shares the port from now on
     from gridpilot.app import create_app  # in the server process only: the supervisor stays light
 
-    sock = listening_socket(options.host, options.port)
     app = create_app()
     freeze_startup_heap()
     uvicorn.Server(_uvicorn_config(options, app)).run(sockets=[sock])
