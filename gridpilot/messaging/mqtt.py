@@ -29,6 +29,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from gridpilot import observability
 from gridpilot.config import Settings
 from gridpilot.fleet.schemas import DeviceScheduleOut
+from gridpilot.messaging.buffered_paho import BufferedClient
 from gridpilot.messaging.handlers import DeviceMessage
 from gridpilot.messaging.queue import DeviceMessageQueue
 from gridpilot.protocol.mqtt import Channel, all_devices_topic, device_topic, encode, parse_device_topic
@@ -254,7 +255,7 @@ class MqttConsumer:
 
     def _paho_client(self, loop: asyncio.AbstractEventLoop, inbox: _Inbox) -> paho.Client:
         settings = self._settings
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=paho.MQTTv5)
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=settings.mqtt_client_id, protocol=paho.MQTTv5)
         client.manual_ack_set(True)
         client.reconnect_delay_set(1, int(_MAX_BACKOFF_S))
         if settings.mqtt_username:
