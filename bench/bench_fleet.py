@@ -314,66 +314,61 @@ def fleet_child(config_path: str) -> None:
 
 
 def load_child(config_path: str) -> None:
-    """Publish acks (QoS 1) as fast as possible over several connections; print what the broker confirmed."""
-    import logging
+    """Publish acks (QoS 1) as fast as possible over several connections; print what the broker confirmed.
 
-    import aiomqtt
+    One paho client per connection, each with its network thread and 200 messages in flight; every
+    message is handed to paho at once and paho sends the next as the broker confirms one. A task per
+    message through aiomqtt cost the generator a core at 10,000 msg/s, taken from the path it measures.
+    """
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
 
+    from gridpilot.messaging.buffered_paho import BufferedClient
     from gridpilot.protocol.mqtt import Channel, device_topic, encode
 
-    logging.disable(logging.WARNING)  # aiomqtt warns of every publish waiting for the in-flight window
     config = json.loads(Path(config_path).read_text())
     pairs: list[list[Any]] = config["pairs"]
     total, connections, port = config["messages"], config["connections"], config["port"]
     now = datetime.now(UTC).isoformat()
+    lock = threading.Lock()
+    outcome = {"confirmed": 0, "failed": 0}
+    finished = threading.Event()
 
-    async def main() -> dict[str, Any]:
-        confirmed = 0
-        failed = 0
-        started = time.time()
+    def on_publish(_client: object, _data: object, _mid: int, reason: Any, _properties: object) -> None:
+        with lock:
+            outcome["failed" if reason.is_failure else "confirmed"] += 1
+            if outcome["confirmed"] + outcome["failed"] == total:
+                finished.set()
 
-        async def connection(index: int) -> None:
-            nonlocal confirmed, failed
-            limit = asyncio.Semaphore(200)
-            async with aiomqtt.Client(
-                HOST, port, identifier=f"bench-load-{index}-{os.getpid()}", max_inflight_messages=200
-            ) as client:
-
-                async def one(n: int) -> None:
-                    nonlocal confirmed, failed
-                    device_id, interval_id = pairs[n % len(pairs)]
-                    record = {
-                        "ack_id": str(uuid.uuid4()),
-                        "interval_id": interval_id,
-                        "status": "executed",
-                        "started_at": now,
-                        "ended_at": now,
-                        "energy_kwh": 0.1,
-                        "soc_pct": 50.0,
-                        "message": LOAD_MARK,
-                    }
-                    try:
-                        await client.publish(
-                            device_topic(PREFIX, device_id, Channel.ACKS), encode("acks", [record]), qos=1
-                        )
-                        confirmed += 1
-                    except aiomqtt.MqttError:
-                        failed += 1
-                    finally:
-                        limit.release()
-
-                tasks = set()
-                for n in range(index, total, connections):
-                    await limit.acquire()
-                    task = asyncio.create_task(one(n))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                await asyncio.gather(*list(tasks))
-
-        await asyncio.gather(*(connection(i) for i in range(connections)))
-        return {"started": started, "finished": time.time(), "confirmed": confirmed, "failed": failed}
-
-    print(json.dumps(asyncio.run(main())), flush=True)
+    clients = []
+    for index in range(connections):
+        client = BufferedClient(CallbackAPIVersion.VERSION2, f"bench-load-{index}-{os.getpid()}", protocol=paho.MQTTv5)
+        client.max_inflight_messages_set(200)
+        client.max_queued_messages_set(0)
+        client.on_publish = on_publish
+        client.connect(HOST, port)
+        client.loop_start()
+        clients.append(client)
+    started = time.time()
+    for n in range(total):
+        device_id, interval_id = pairs[n % len(pairs)]
+        record = {
+            "ack_id": str(uuid.uuid4()),
+            "interval_id": interval_id,
+            "status": "executed",
+            "started_at": now,
+            "ended_at": now,
+            "energy_kwh": 0.1,
+            "soc_pct": 50.0,
+            "message": LOAD_MARK,
+        }
+        clients[n % connections].publish(device_topic(PREFIX, device_id, Channel.ACKS), encode("acks", [record]), qos=1)
+    finished.wait(timeout=600)
+    result = {"started": started, "finished": time.time(), **outcome}
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+    print(json.dumps(result), flush=True)
 
 
 # --- the parent's view of the fleet -----------------------------------------------------------------------------
