@@ -29,7 +29,7 @@ def consumer(port: int, received: list[bytes], done: threading.Event, total: int
     client.manual_ack_set(True)
 
     def on_message(client: paho.Client, _data: object, message: paho.MQTTMessage) -> None:
-        received.append(message.payload)
+        received.append(bytes(message.payload))
         client.ack(message.mid, message.qos)
         if len(received) >= total:
             done.set()

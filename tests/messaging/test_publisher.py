@@ -45,7 +45,7 @@ async def test_views_stored_while_no_broker_confirmed_them_are_published_on_conn
             await subscriber.subscribe("t/v1/devices/+/schedule", qos=1)
             async with asyncio.timeout(10):
                 async for message in subscriber.messages:
-                    view = json.loads(message.payload)["data"]  # type: ignore[arg-type]
+                    view = json.loads(message.payload)["data"]
                     retained[view["device_id"]] = len(view["intervals"])
                     if len(retained) == 2:
                         break
