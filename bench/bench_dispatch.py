@@ -152,6 +152,7 @@ def main(
             "rule": home.rule_based,
             "optimized": home.optimized,
             "yesterday": home.optimized_on_yesterday,
+            "receding": home.receding_horizon,
         }
     figures["household"] = homes
     print_markdown(figures, started, count)
@@ -195,15 +196,23 @@ def print_markdown(figures: dict[str, object], started: datetime, count: int) ->
             f"| {market} | {row['same hour yesterday']:.1f} % ({ref[0]}) | {row['LEAR Ensemble']:.1f} % ({ref[1]}) | "
             f"{row['DNN Ensemble']:.1f} % ({ref[2]}) | 100 % ({row['perfect']:,.0f}) |"
         )
-    print("\n| household | no battery | rule-based | optimized | optimized on yesterday's load/PV |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| household | no battery | rule-based | optimized, load/PV known | planned on yesterday's load/PV, "
+        "run blindly | receding horizon on a forecast | receding horizon vs rule | known vs rule |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     homes = figures["household"]
     assert isinstance(homes, dict)
     for market, bill in homes.items():
         print(
             f"| {market} prices | {bill['without']:.2f} | {bill['rule']:.2f} | {bill['optimized']:.2f} | "
-            f"{bill['yesterday']:.2f} |"
+            f"{bill['yesterday']:.2f} | {bill['receding']:.2f} | {_cut(bill['receding'], bill['rule'])} | "
+            f"{_cut(bill['optimized'], bill['rule'])} |"
         )
+
+
+def _cut(cost: float, baseline: float) -> str:
+    return f"{(baseline - cost) / abs(baseline) * 100:.1f} %"
 
 
 def compare_peer(peer_json: Path, json_out: Path | None) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 from gridpilot.market.dispatch import Battery, DispatchProblem, Site, Solver
 from gridpilot.market.dispatch.battery import FloatArray
 from gridpilot.market.evaluation import complete_days, site_bill, step_minutes
+from gridpilot.market.household_control import profile_forecast, receding_horizon_day, rule_based
 
 HOME_BATTERY = Battery(
     capacity_kwh=10,
@@ -39,7 +40,9 @@ class HouseholdEvaluation:
     rule_based: float
     optimized: float
     optimized_on_yesterday: float
-    """Optimized on yesterday's load and PV (the prices are known a day ahead), settled on today's."""
+    """Planned on yesterday's load and PV (the prices are known a day ahead), that battery power run blindly."""
+    receding_horizon: float
+    """Planned again before every step on a load and PV forecast, the battery following the planned grid exchange."""
 
     def reduction(self, cost: float, baseline: float) -> float:
         """How much lower cost is than baseline, as a share of the baseline's absolute value."""
@@ -96,48 +99,94 @@ def evaluate_household(
 
     Every controller carries its SoC from one day to the next. The optimizer plans each day alone
     (the next day's prices are not known at midnight) and values the energy left at the day's end at
-    what it saves at least: the day's cheapest import price, after the discharge loss.
+    what it saves at least: the day's cheapest import price, after the discharge loss. The days before
+    the last `last_days` are not billed but serve as the forecasters' history.
     """
     frame = household[["load_kw", "pv_kw"]].assign(price=prices)
     minutes = step_minutes(pd.DatetimeIndex(frame.index))
-    days = list(complete_days(frame, minutes))
-    if last_days is not None:
-        days = days[-last_days:]
+    every_day = [rows for _, rows in complete_days(frame, minutes)]
+    first_billed = 0 if last_days is None else max(0, len(every_day) - last_days)
     solver = Solver()
-    totals = np.zeros(4)
-    socs = [soc_pct] * 3  # rule-based, optimized, optimized on yesterday's profile
-    yesterday: pd.DataFrame | None = None
-    for _, rows in days:
-        load, pv = rows["load_kw"].to_numpy(np.float64), rows["pv_kw"].to_numpy(np.float64)
+    totals = np.zeros(5)
+    soc_kwh = [battery.capacity_kwh * soc_pct / 100.0] * 4  # one per controller with a battery
+    past = [_profile(rows) for rows in every_day[:first_billed]]
+    for rows in every_day[first_billed:]:
+        day = _Day.of(rows, network_fee_per_mwh, battery, minutes)
+        today = (day.load_kw, day.pv_kw)
+        history = [earlier for earlier in past if earlier[0].size == day.load_kw.size]
+        rule_kw, soc_kwh[0] = rule_based(day.net_kw, soc_kwh[0], battery, minutes)
+        optimized_kw, soc_kwh[1] = _day_ahead_plan(solver, battery, day, today, soc_kwh[1])
+        yesterday_kw, soc_kwh[2] = _day_ahead_plan(solver, battery, day, history[-1] if history else today, soc_kwh[2])
+        receding_kw, soc_kwh[3] = _receding_horizon(solver, battery, day, history, soc_kwh[3])
+        for slot, battery_kw in enumerate(
+            (np.zeros_like(day.net_kw), rule_kw, optimized_kw, yesterday_kw, receding_kw)
+        ):
+            totals[slot] += site_bill(day.net_kw + battery_kw, day.buy, day.sell, minutes)
+        past.append(today)
+    return HouseholdEvaluation(len(every_day) - first_billed, *(float(total) for total in totals))
+
+
+@dataclass(frozen=True)
+class _Day:
+    """One day of the household: what happens, what it costs, and what energy left at its end is worth."""
+
+    load_kw: FloatArray
+    pv_kw: FloatArray
+    buy: FloatArray
+    sell: FloatArray
+    minutes: float
+    terminal_value_per_mwh: float
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, network_fee_per_mwh: float, battery: Battery, minutes: float) -> _Day:
+        load, pv = _profile(rows)
         sell = rows["price"].to_numpy(np.float64)
         buy = sell + network_fee_per_mwh
-        value = float(buy.min()) * battery.discharge_efficiency
-        totals[0] += site_bill(load - pv, buy, sell, minutes)
-        rule_kw, rule_kwh = rule_based(load - pv, battery.capacity_kwh * socs[0] / 100.0, battery, minutes)
-        totals[1] += site_bill(load - pv + rule_kw, buy, sell, minutes)
-        socs[0] = rule_kwh / battery.capacity_kwh * 100.0
-        for slot, seen in ((2, rows), (3, rows if yesterday is None or len(yesterday) != len(rows) else yesterday)):
-            site = Site(seen["load_kw"].to_numpy(np.float64), seen["pv_kw"].to_numpy(np.float64), sell)
-            plan = solver.solve(
-                DispatchProblem(battery, buy, minutes, socs[slot - 1], terminal_value_per_mwh=value, site=site)
-            )
-            totals[slot] += site_bill(load - pv + plan.net_kw, buy, sell, minutes)
-            socs[slot - 1] = float(plan.soc_pct[-1])
-        yesterday = rows
-    return HouseholdEvaluation(len(days), *(float(total) for total in totals))
+        return cls(load, pv, buy, sell, minutes, float(buy.min()) * battery.discharge_efficiency)
+
+    @property
+    def net_kw(self) -> FloatArray:
+        """Load minus PV."""
+        return self.load_kw - self.pv_kw
 
 
-def rule_based(net_load_kw: FloatArray, soc_kwh: float, battery: Battery, minutes: float) -> tuple[FloatArray, float]:
-    """The self-consumption rule: charge from PV surplus, discharge to cover load; battery power and final energy."""
-    hours = minutes / 60.0
-    power = np.zeros(net_load_kw.size)
-    for step, need in enumerate(net_load_kw.tolist()):
-        if need < 0:
-            room = (battery.max_kwh - soc_kwh) / (battery.charge_efficiency * hours)
-            power[step] = min(-need, battery.max_charge_kw, max(room, 0.0))
-            soc_kwh += power[step] * battery.charge_efficiency * hours
-        elif need > 0:
-            stock = (soc_kwh - battery.min_kwh) * battery.discharge_efficiency / hours
-            power[step] = -min(need, battery.max_discharge_kw, max(stock, 0.0))
-            soc_kwh += power[step] / battery.discharge_efficiency * hours
-    return power, soc_kwh
+def _profile(rows: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    return rows["load_kw"].to_numpy(np.float64), rows["pv_kw"].to_numpy(np.float64)
+
+
+def _day_ahead_plan(
+    solver: Solver, battery: Battery, day: _Day, seen: tuple[FloatArray, FloatArray], soc_kwh: float
+) -> tuple[FloatArray, float]:
+    """The day planned at midnight on the seen load and PV, its battery power run as planned."""
+    soc_pct = soc_kwh / battery.capacity_kwh * 100.0
+    problem = DispatchProblem(
+        battery,
+        day.buy,
+        day.minutes,
+        soc_pct,
+        terminal_value_per_mwh=day.terminal_value_per_mwh,
+        site=Site(seen[0], seen[1], day.sell),
+    )
+    plan = solver.solve(problem)
+    return plan.net_kw, float(plan.soc_pct[-1]) / 100.0 * battery.capacity_kwh
+
+
+def _receding_horizon(
+    solver: Solver, battery: Battery, day: _Day, history: list[tuple[FloatArray, FloatArray]], soc_kwh: float
+) -> tuple[FloatArray, float]:
+    """The day run by the receding-horizon optimizer on the history's forecast; by the rule without history."""
+    if not history:
+        return rule_based(day.net_kw, soc_kwh, battery, day.minutes)
+    return receding_horizon_day(
+        solver,
+        battery,
+        buy=day.buy,
+        sell=day.sell,
+        load_kw=day.load_kw,
+        pv_kw=day.pv_kw,
+        forecast_load_kw=profile_forecast([load for load, _ in history]),
+        forecast_pv_kw=profile_forecast([pv for _, pv in history]),
+        soc_kwh=soc_kwh,
+        minutes=day.minutes,
+        terminal_value_per_mwh=day.terminal_value_per_mwh,
+    )

@@ -1,4 +1,4 @@
-"""The synthetic household and its bill with no battery, a rule-based one, and the optimizer."""
+"""The synthetic household and its bill with no battery, a rule-based one, and the optimizer run three ways."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridpilot.market.household import HOME_BATTERY, evaluate_household, rule_based, synthetic_household
+from gridpilot.market.household import evaluate_household, synthetic_household
 
 INDEX = pd.date_range("2026-06-01", periods=24 * 14, freq="h", tz="UTC")
 
@@ -20,16 +20,6 @@ def test_the_profile_is_deterministic_and_scaled_to_the_annual_load() -> None:
     assert (night == 0).all() and first["pv_kw"].max() <= 5
 
 
-def test_the_rule_charges_from_surplus_and_covers_load_within_limits() -> None:
-    net = np.array([-8.0, -8.0, -8.0, 3.0, 9.0, 9.0])
-
-    power, end_kwh = rule_based(net, 1.0, HOME_BATTERY, 60)
-
-    assert power[0] == 5.0 and power[3] == -3.0
-    assert np.all(np.abs(power) <= 5)
-    assert HOME_BATTERY.min_kwh - 1e-9 <= end_kwh <= HOME_BATTERY.max_kwh + 1e-9
-
-
 def test_the_optimizer_beats_no_battery_and_the_rule() -> None:
     hours = INDEX.hour.to_numpy()
     prices = pd.Series(50 + 30 * np.cos((hours - 19) / 24 * 2 * np.pi), index=INDEX)
@@ -39,3 +29,23 @@ def test_the_optimizer_beats_no_battery_and_the_rule() -> None:
     assert result.days == 14
     assert result.optimized < result.rule_based < result.without_battery
     assert result.reduction(result.optimized, result.without_battery) > 0.10
+
+
+def test_the_receding_horizon_beats_the_rule_once_it_has_days_to_forecast_from() -> None:
+    hours = INDEX.hour.to_numpy()
+    prices = pd.Series(50 + 30 * np.cos((hours - 19) / 24 * 2 * np.pi), index=INDEX)
+
+    result = evaluate_household(prices, synthetic_household(INDEX), last_days=7)
+
+    assert result.days == 7
+    assert result.optimized < result.receding_horizon < result.rule_based
+
+
+def test_a_day_with_no_earlier_day_to_forecast_from_runs_on_the_rule() -> None:
+    first_day = INDEX[:24]
+    prices = pd.Series(np.linspace(20, 90, 24), index=first_day)
+
+    result = evaluate_household(prices, synthetic_household(first_day))
+
+    assert result.days == 1
+    assert result.receding_horizon == result.rule_based
