@@ -97,10 +97,14 @@ async def seed(settings: Settings, devices: int) -> datetime:
                 capacity = float(rng.uniform(5, 2000))
                 power = capacity * float(rng.uniform(0.25, 1.0))
                 device_in = DeviceIn(
-                    id=f"bat-{n:05d}", name=f"battery {n}", capacity_kwh=round(capacity, 3),
-                    max_charge_kw=round(power, 3), max_discharge_kw=round(power, 3),
+                    id=f"bat-{n:05d}",
+                    name=f"battery {n}",
+                    capacity_kwh=round(capacity, 3),
+                    max_charge_kw=round(power, 3),
+                    max_discharge_kw=round(power, 3),
                     charge_efficiency=round(float(rng.uniform(0.9, 0.97)), 3),
-                    discharge_efficiency=round(float(rng.uniform(0.9, 0.97)), 3), tags=["market:NP"],
+                    discharge_efficiency=round(float(rng.uniform(0.9, 0.97)), 3),
+                    tags=["market:NP"],
                 )
                 device, _ = await device_service.register(session=session, device_in=device_in, actor=SYSTEM, now=now)
                 device.last_soc_pct, device.last_soc_at = round(float(rng.uniform(10, 90)), 2), now
@@ -124,8 +128,11 @@ async def forget_schedules(settings: Settings) -> None:
 async def workers(settings: Settings, count: int) -> AsyncIterator[None]:
     """`count` `gridpilot worker --no-mqtt` processes consuming the private prefix's task queue."""
     env = {
-        **os.environ, "GRIDPILOT_DATABASE_URL": settings.database_url or "", "GRIDPILOT_AMQP_URL": AMQP_URL,
-        "GRIDPILOT_AMQP_PREFIX": settings.amqp_prefix, "GRIDPILOT_ENVIRONMENT": "test",
+        **os.environ,
+        "GRIDPILOT_DATABASE_URL": settings.database_url or "",
+        "GRIDPILOT_AMQP_URL": AMQP_URL,
+        "GRIDPILOT_AMQP_PREFIX": settings.amqp_prefix,
+        "GRIDPILOT_ENVIRONMENT": "test",
         "GRIDPILOT_LOG_LEVEL": "WARNING",
     }
     gridpilot = str(ROOT / ".venv" / "bin" / "gridpilot")
@@ -177,18 +184,29 @@ async def _timed(settings: Settings, solver: PlanSolver, day: datetime, now: dat
     try:
         began = time.perf_counter()
         report = await fleet_jobs.plan_day(
-            session_factory=create_session_factory(engine), settings=settings, cache=ModelCache(), solver=solver,
-            publisher=None, market="NP", day=day.date(), now=now,
+            session_factory=create_session_factory(engine),
+            settings=settings,
+            cache=ModelCache(),
+            solver=solver,
+            publisher=None,
+            market="NP",
+            day=day.date(),
+            now=now,
         )
         total = time.perf_counter() - began
     finally:
         await engine.dispose()
-    log(f"stored {len(report.stored)}, idle {len(report.idle)}, skipped {len(report.skipped)}; "
-        f"prices from {report.prices_source} ({report.model})")
+    log(
+        f"stored {len(report.stored)}, idle {len(report.idle)}, skipped {len(report.skipped)}; "
+        f"prices from {report.prices_source} ({report.model})"
+    )
     if report.skipped:
         log(f"first skip: {next(iter(report.skipped.items()))}")
-    return {**{stage: report.seconds.get(stage, 0.0) for stage in STAGES}, "total": total,
-            "stored": float(len(report.stored))}
+    return {
+        **{stage: report.seconds.get(stage, 0.0) for stage in STAGES},
+        "total": total,
+        "stored": float(len(report.stored)),
+    }
 
 
 def main() -> None:
@@ -202,9 +220,13 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(  # type: ignore[call-arg]
-            environment="test", database_url=url, data_dir=Path(data_dir),
-            amqp_url=AMQP_URL, amqp_prefix=f"bench_optimize_{secrets.token_hex(3)}",
-            optimize_chunk_size=args.chunk_size, log_json=False,
+            environment="test",
+            database_url=url,
+            data_dir=Path(data_dir),
+            amqp_url=AMQP_URL,
+            amqp_prefix=f"bench_optimize_{secrets.token_hex(3)}",
+            optimize_chunk_size=args.chunk_size,
+            log_json=False,
         )
         migrate.upgrade(settings)
         last = asyncio.run(seed(settings, args.devices))
@@ -214,10 +236,12 @@ def main() -> None:
             log(f"mode {mode}")
             results[mode] = asyncio.run(run_mode(settings, mode, day, now))
             log(f"{mode}: {results[mode]}")
-    print(f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{git_revision()}`, {platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}; load average before "
-          f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} (1 min). {args.devices:,} devices, day {day:%Y-%m-%d} "
-          f"(hourly, 24 steps), chunks of {args.chunk_size}.\n")
+    print(
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{git_revision()}`, {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average before "
+        f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} (1 min). {args.devices:,} devices, day {day:%Y-%m-%d} "
+        f"(hourly, 24 steps), chunks of {args.chunk_size}.\n"
+    )
     print("| mode | devices read | forecast | build + solve | store schedules | total | stored |")
     print("|---|---|---|---|---|---|---|")
     for mode, seconds in results.items():

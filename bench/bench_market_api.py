@@ -72,8 +72,11 @@ def main(
         env = {**os.environ, "GRIDPILOT_DATA_DIR": directory, "GRIDPILOT_LOG_LEVEL": "WARNING"}
         env.pop("GRIDPILOT_DATABASE_URL", None)
         run(["migrate"], env)
-        run(["prices", "import", str(EPF / f"{market}.csv"), "--market", market, "--timezone", TIMEZONES[market]],
-            env, ok=(0, 1))
+        run(
+            ["prices", "import", str(EPF / f"{market}.csv"), "--market", market, "--timezone", TIMEZONES[market]],
+            env,
+            ok=(0, 1),
+        )
         started = time.perf_counter()
         run(["models", "train", "--market", market, "--model", model, "--promote", "--holdout-days", "0"], env)
         train_s = time.perf_counter() - started
@@ -81,8 +84,10 @@ def main(
         assert key is not None
         port = free_port()
         server = subprocess.Popen(
-            [GRIDPILOT, "serve", "--port", str(port), "--workers", "1"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [GRIDPILOT, "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -92,10 +97,12 @@ def main(
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
     first, rest = latencies[0], latencies[1:]
-    print(f"`{' '.join(['.venv/bin/python', 'bench/bench_market_api.py', *sys.argv[1:]])}` — "
-          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}, {platform.machine()} "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}; model {model} on {market} "
-          f"(trained in {train_s:.1f} s)\n")
+    print(
+        f"`{' '.join(['.venv/bin/python', 'bench/bench_market_api.py', *sys.argv[1:]])}` — "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_revision()}, {platform.machine()} "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; model {model} on {market} "
+        f"(trained in {train_s:.1f} s)\n"
+    )
     print("| measure | value |\n|---|---|")
     print(f"| requests (sequential, one connection) | {len(rest)} after the first |")
     print(f"| first request (loads the model from disk) | {first * 1000:.1f} ms |")

@@ -144,8 +144,13 @@ class MetricsMiddleware:
             HTTP_LATENCY.labels(method, route).observe(elapsed)
             access_log.info(
                 "request",
-                extra={"method": method, "path": scope["path"], "route": route, "status": status,
-                       "duration_ms": round(elapsed * 1000, 2)},
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
 
 

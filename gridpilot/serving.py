@@ -111,4 +111,3 @@ def serve(options: ServeOptions) -> None:
         process.join(30)
         if process.is_alive():
             process.kill()
-

@@ -25,9 +25,7 @@ def print_report(console: Console, report: ImportReport, *, source: str, positio
         f"periods {_when(report.first)} → {_when(report.last)}"
     )
     result = report.result
-    console.print(
-        f"stored: [green]{result.new} new[/green], {result.changed} changed, {result.unchanged} unchanged"
-    )
+    console.print(f"stored: [green]{result.new} new[/green], {result.changed} changed, {result.unchanged} unchanged")
     if report.errors:
         console.print(f"[red]rejected {len(report.errors)} row(s)[/red]:")
         for error in report.errors[:EXAMPLES]:

@@ -43,8 +43,12 @@ def run(
     """Build the day's bids (or resume a failed run), clear them on the simulated exchange, update schedules."""
     try:
         rules = bidding.MarketRules(
-            min_bid_mw=min_bid_mw, increment_mw=increment_mw, price_floor=price_floor, price_cap=price_cap,
-            portfolio_capacity_mw=capacity_mw if capacity_mw is not None else math.inf, limit_margin_pct=margin_pct,
+            min_bid_mw=min_bid_mw,
+            increment_mw=increment_mw,
+            price_floor=price_floor,
+            price_cap=price_cap,
+            portfolio_capacity_mw=capacity_mw if capacity_mw is not None else math.inf,
+            limit_margin_pct=margin_pct,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -57,8 +61,16 @@ def run(
         hours = day_periods(delivery_day, record.timezone, 60)
         actual = await price_service.actual_prices(session=session, market=market, resolution_minutes=60, starts=hours)
         result = await bidding_service.run(
-            session=session, market=market, day=delivery_day, rules=rules, adapter=bidding.SimulatedExchange(actual),
-            exchange="simulated", sleep=asyncio.sleep, policy=schedule_policy(settings), now=now, attempts=attempts,
+            session=session,
+            market=market,
+            day=delivery_day,
+            rules=rules,
+            adapter=bidding.SimulatedExchange(actual),
+            exchange="simulated",
+            sleep=asyncio.sleep,
+            policy=schedule_policy(settings),
+            now=now,
+            attempts=attempts,
         )
         report = await bidding_service.day_report(session=session, market=market, day=delivery_day)
         return result, report
@@ -107,8 +119,11 @@ def _print(console: Console, report: BidDayOut) -> None:
     for decision in report.decisions:
         bid = bids.get(decision.delivery_start)
         table.add_row(
-            decision.delivery_start.strftime("%m-%d %H:%M"), decision.action.value, f"{decision.position_mw:+.3f}",
-            f"{decision.forecast_price:.2f}", f"{bid.limit_price:.2f}" if bid else "",
+            decision.delivery_start.strftime("%m-%d %H:%M"),
+            decision.action.value,
+            f"{decision.position_mw:+.3f}",
+            f"{decision.forecast_price:.2f}",
+            f"{bid.limit_price:.2f}" if bid else "",
             "" if bid is None or bid.accepted_mw is None else f"{bid.accepted_mw:g}",
             "" if bid is None or bid.clearing_price is None else f"{bid.clearing_price:.2f}",
         )

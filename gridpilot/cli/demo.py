@@ -31,8 +31,15 @@ def demo(
 ) -> None:
     """Start a server, a fleet of simulated batteries and a market day; print the dashboard's URL and login."""
     options = DemoOptions(
-        data_dir=data_dir, devices=devices, sunspec_devices=sunspec, speed=speed, host=host, port=port,
-        duration_s=duration_s, reset=reset, mqtt=mqtt,
+        data_dir=data_dir,
+        devices=devices,
+        sunspec_devices=sunspec,
+        speed=speed,
+        host=host,
+        port=port,
+        duration_s=duration_s,
+        reset=reset,
+        mqtt=mqtt,
     )
     try:
         run(options, Console())

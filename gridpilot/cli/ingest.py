@@ -80,8 +80,14 @@ def _print_report(console: Console, where: str, report: ingest.IngestReport) -> 
 
 
 async def _run(
-    settings: Settings, *, url: str, interval_s: float | None, retry: ingest.Retry, timeout_s: float,
-    headers: list[tuple[str, str]], console: Console,
+    settings: Settings,
+    *,
+    url: str,
+    interval_s: float | None,
+    retry: ingest.Retry,
+    timeout_s: float,
+    headers: list[tuple[str, str]],
+    console: Console,
 ) -> None:
     """Ingest once (a failed fetch raises), or every interval_s seconds until cancelled (a failed run is logged)."""
     async with _connections(settings, timeout_s=timeout_s, headers=headers) as (session_factory, client):
@@ -114,8 +120,14 @@ def schedules(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines show query strings, tokens included
     console = Console()
     run = functools.partial(
-        _run, settings, url=url, interval_s=interval_s, retry=ingest.Retry(attempts=attempts), timeout_s=timeout,
-        headers=headers, console=console,
+        _run,
+        settings,
+        url=url,
+        interval_s=interval_s,
+        retry=ingest.Retry(attempts=attempts),
+        timeout_s=timeout,
+        headers=headers,
+        console=console,
     )
     try:
         asyncio.run(run())

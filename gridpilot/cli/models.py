@@ -55,8 +55,12 @@ def train(
     if model not in MODEL_NAMES:
         raise typer.BadParameter(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}", param_hint="--model")
     request = registry.TrainingRequest(
-        market=market, model_name=model, options=_options(option or []), window_days=window_days,
-        holdout_days=holdout_days, resolution_minutes=resolution,
+        market=market,
+        model_name=model,
+        options=_options(option or []),
+        window_days=window_days,
+        holdout_days=holdout_days,
+        resolution_minutes=resolution,
     )
     settings = load_settings()
 
@@ -88,9 +92,14 @@ def list_models(market: Annotated[str | None, typer.Option(help="Only this marke
     for out in run_in_session(load_settings(), work):
         mae = out.metrics.get("holdout_mae")
         table.add_row(
-            str(out.id), out.market, out.name, str(out.version),
-            f"{out.train_start:%Y-%m-%d} → {out.train_end:%Y-%m-%d}", f"{mae:.3f}" if mae is not None else "-",
-            f"{out.created_at:%Y-%m-%d %H:%M}", "*" if out.current else "",
+            str(out.id),
+            out.market,
+            out.name,
+            str(out.version),
+            f"{out.train_start:%Y-%m-%d} → {out.train_end:%Y-%m-%d}",
+            f"{mae:.3f}" if mae is not None else "-",
+            f"{out.created_at:%Y-%m-%d %H:%M}",
+            "*" if out.current else "",
         )
     Console().print(table)
 

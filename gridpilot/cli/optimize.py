@@ -50,12 +50,25 @@ def fleet(
     wanted = _parse_day(day)
     solver = solver_for(settings, jobs=jobs, in_process=in_process)
 
-    async def job(factory: async_sessionmaker[AsyncSession], cache: ModelCache, publisher: MqttPublisher | None,
-                  now: datetime, progress: StageProgress) -> FleetRun:
+    async def job(
+        factory: async_sessionmaker[AsyncSession],
+        cache: ModelCache,
+        publisher: MqttPublisher | None,
+        now: datetime,
+        progress: StageProgress,
+    ) -> FleetRun:
         the_day = wanted or await _tomorrow(factory, market, now)
         return await fleet_jobs.plan_day(
-            session_factory=factory, settings=settings, cache=cache, solver=solver, publisher=publisher,
-            market=market, day=the_day, now=now, dry_run=dry_run, progress=progress,
+            session_factory=factory,
+            settings=settings,
+            cache=cache,
+            solver=solver,
+            publisher=publisher,
+            market=market,
+            day=the_day,
+            now=now,
+            dry_run=dry_run,
+            progress=progress,
         )
 
     _run(settings, job, market=market, dry_run=dry_run)
@@ -72,11 +85,24 @@ def drift(
     settings = load_settings()
     solver = solver_for(settings, in_process=in_process)
 
-    async def job(factory: async_sessionmaker[AsyncSession], cache: ModelCache, publisher: MqttPublisher | None,
-                  now: datetime, progress: StageProgress) -> FleetRun:
+    async def job(
+        factory: async_sessionmaker[AsyncSession],
+        cache: ModelCache,
+        publisher: MqttPublisher | None,
+        now: datetime,
+        progress: StageProgress,
+    ) -> FleetRun:
         return await fleet_jobs.correct_drift(
-            session_factory=factory, settings=settings, cache=cache, solver=solver, publisher=publisher,
-            market=market, now=now, threshold_pct=threshold, dry_run=dry_run, progress=progress,
+            session_factory=factory,
+            settings=settings,
+            cache=cache,
+            solver=solver,
+            publisher=publisher,
+            market=market,
+            now=now,
+            threshold_pct=threshold,
+            dry_run=dry_run,
+            progress=progress,
         )
 
     _run(settings, job, market=market, dry_run=dry_run)
@@ -154,8 +180,13 @@ def _summary(console: Console, report: FleetRun, *, dry_run: bool) -> None:
     for heading in ("devices", verb, "unchanged", "idle", "skipped", "with warnings", "expected cost"):
         table.add_column(heading, justify="right")
     table.add_row(
-        str(report.devices), str(len(report.stored)), str(len(report.unchanged)), str(len(report.idle)),
-        str(len(report.skipped)), str(len(report.warnings)), f"{report.objective:,.2f}",
+        str(report.devices),
+        str(len(report.stored)),
+        str(len(report.unchanged)),
+        str(len(report.idle)),
+        str(len(report.skipped)),
+        str(len(report.warnings)),
+        f"{report.objective:,.2f}",
     )
     console.print(table)
     source = f"forecast of {report.model}" if report.prices_source == "forecast" else "actual prices"

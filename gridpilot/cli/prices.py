@@ -92,7 +92,9 @@ def import_csv(
     """Import prices from a CSV file; re-importing updates changed prices and reports every row not stored."""
     tz_name = market_zone(market, timezone)
     batch = PriceBatch(
-        source=source or f"csv:{file.name}", resolution_minutes=resolution, currency=currency,
+        source=source or f"csv:{file.name}",
+        resolution_minutes=resolution,
+        currency=currency,
         unit=unit or f"{currency}/MWh",
     )
     try:
@@ -144,7 +146,10 @@ def fetch_entsoe(
     try:
         tz_name = entsoe_source.area_timezone(area)
         batch = entsoe_source.fetch_day_ahead(
-            api_key=token, area=area, start=_instant(start, tz_name, "--start"), end=_instant(end, tz_name, "--end"),
+            api_key=token,
+            area=area,
+            start=_instant(start, tz_name, "--start"),
+            end=_instant(end, tz_name, "--end"),
             timeout_s=timeout,
         )
     except entsoe_source.EntsoeSourceError as exc:
@@ -170,8 +175,11 @@ def fetch_json(
     tz_name = market_zone(market, timezone)
     layout = json_source.JsonLayout(items_path, timestamp_field, price_field)
     batch = PriceBatch(
-        source=f"json:{httpx.URL(url).host}", resolution_minutes=resolution, currency=currency,
-        unit=unit or f"{currency}/MWh", position="item",
+        source=f"json:{httpx.URL(url).host}",
+        resolution_minutes=resolution,
+        currency=currency,
+        unit=unit or f"{currency}/MWh",
+        position="item",
     )
 
     async def fetch() -> None:

@@ -49,8 +49,9 @@ class Broker(Child):
         self.port = free_port()
         self.password = secrets.token_urlsafe(24)  # the server's and the worker's, new on every run
         program = shutil.which("mosquitto") or "mosquitto"
-        super().__init__("mosquitto", [program, "-c", str(self.dir / "mosquitto.conf")], data_dir=data_dir,
-                         env=dict(os.environ))
+        super().__init__(
+            "mosquitto", [program, "-c", str(self.dir / "mosquitto.conf")], data_dir=data_dir, env=dict(os.environ)
+        )
 
     @property
     def url(self) -> str:
@@ -69,7 +70,11 @@ class Broker(Child):
             "passwd": mosquitto.password_file(accounts, SERVER_USER, mosquitto_password_hash(self.password)),
             "acl": mosquitto.acl_file(settings.mqtt_prefix, SERVER_USER),
             "mosquitto.conf": mosquitto.mosquitto_conf(
-                self.port, self.dir / "passwd", self.dir / "acl", self.dir, bind_address="127.0.0.1",
+                self.port,
+                self.dir / "passwd",
+                self.dir / "acl",
+                self.dir,
+                bind_address="127.0.0.1",
                 run_as_user=getpass.getuser(),
             ),
         }

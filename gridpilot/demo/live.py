@@ -60,8 +60,15 @@ async def fleet(factory: Factory, *, settings: Settings, now: datetime) -> tuple
     return found, sorted(report.skipped)
 
 
-async def check_in(factory: Factory, *, settings: Settings, device_ids: list[str], t0: datetime,
-                   now: datetime, publisher: distribution.ViewPublisher | None = None) -> dict[str, str]:
+async def check_in(
+    factory: Factory,
+    *,
+    settings: Settings,
+    device_ids: list[str],
+    t0: datetime,
+    now: datetime,
+    publisher: distribution.ViewPublisher | None = None,
+) -> dict[str, str]:
     """A 10-second charge at 0.5 kW for devices that never reported a SoC: its ack tells the fleet their SoC.
 
     The fleet learns a battery's SoC from its acknowledgements, and the optimizer needs it as the starting
@@ -72,8 +79,16 @@ async def check_in(factory: Factory, *, settings: Settings, device_ids: list[str
     return await _submit(factory, settings=settings, raws=raws, t0=t0, now=now, publisher=publisher)
 
 
-async def start(factory: Factory, *, settings: Settings, speed: float, today: date, t0: datetime,
-                now: datetime, publisher: distribution.ViewPublisher | None = None) -> LivePlan:
+async def start(
+    factory: Factory,
+    *,
+    settings: Settings,
+    speed: float,
+    today: date,
+    t0: datetime,
+    now: datetime,
+    publisher: distribution.ViewPublisher | None = None,
+) -> LivePlan:
     """Store each device's live schedule from t0 (a new version replacing what it held from then on).
 
     The plan's idle stretch before the fleet's first action (a quiet night, say) is skipped: the first
@@ -92,12 +107,15 @@ async def start(factory: Factory, *, settings: Settings, speed: float, today: da
     if not starts:
         return LivePlan(f"{what}: every battery is idle", t0, t0)
     window_start = min(starts)
-    plan = LivePlan(f"{what}, from its first action ({window_start:%H:%M} UTC) on", t0,
-                    t0 + (window_end - window_start) / speed)
+    plan = LivePlan(
+        f"{what}, from its first action ({window_start:%H:%M} UTC) on", t0, t0 + (window_end - window_start) / speed
+    )
     live = {
         device_id: timeline.quicken(
             timeline.compress(intervals, day_start=window_start, t0=t0, speed=speed),
-            now=t0, within=QUICK_WITHIN, piece=QUICK_PIECE,
+            now=t0,
+            within=QUICK_WITHIN,
+            piece=QUICK_PIECE,
         )
         for device_id, intervals in planned.items()
         if intervals
@@ -109,25 +127,31 @@ async def start(factory: Factory, *, settings: Settings, speed: float, today: da
     if retry:
         for device_id in retry:
             plan.refused.pop(device_id)
-        plan.refused.update(
-            await _submit(factory, settings=settings, raws=retry, t0=t0, now=now, publisher=publisher)
-        )
+        plan.refused.update(await _submit(factory, settings=settings, raws=retry, t0=t0, now=now, publisher=publisher))
     plan.devices = len(raws) - len(plan.refused)
     return plan
 
 
-async def _rest_of_today(factory: Factory, *, settings: Settings, devices: list[FleetDevice], today: date,
-                         now: datetime) -> dict[str, list[Interval]]:
+async def _rest_of_today(
+    factory: Factory, *, settings: Settings, devices: list[FleetDevice], today: date, now: datetime
+) -> dict[str, list[Interval]]:
     """Each device's optimal plan from the current hour to midnight, on today's prices, from its SoC."""
     periods = [p for p in day_periods(today, TIMEZONE, 60) if p + timedelta(hours=1) > now]
     async with factory() as session:
-        stored = await price_service.actual_prices(session=session, market=MARKET, resolution_minutes=60,
-                                                   starts=periods)
+        stored = await price_service.actual_prices(
+            session=session, market=MARKET, resolution_minutes=60, starts=periods
+        )
     periods = [p for p in periods if p in stored]
     if not periods or not devices:
         return {}
-    plans = await flows.solve_plans(InProcessSolver(jobs=1), devices, [stored[p] for p in periods], step_minutes=60,
-                                    settings=settings, progress=None)
+    plans = await flows.solve_plans(
+        InProcessSolver(jobs=1),
+        devices,
+        [stored[p] for p in periods],
+        step_minutes=60,
+        settings=settings,
+        progress=None,
+    )
     out: dict[str, list[Interval]] = {}
     for device, dispatch in zip(devices, plans, strict=True):
         schedule = to_schedule(dispatch, battery=device.battery, device_id=device.id, start=periods[0])
@@ -135,22 +159,25 @@ async def _rest_of_today(factory: Factory, *, settings: Settings, devices: list[
     return out
 
 
-async def _tomorrow(factory: Factory, *, devices: list[FleetDevice], now: datetime,
-                    bounds: tuple[datetime, datetime]) -> dict[str, list[Interval]]:
+async def _tomorrow(
+    factory: Factory, *, devices: list[FleetDevice], now: datetime, bounds: tuple[datetime, datetime]
+) -> dict[str, list[Interval]]:
     """Each device's stored plan of tomorrow (the optimizer's, after the bids)."""
     async with factory() as session:
         views = await schedule_service.device_views(session=session, device_ids=[d.id for d in devices], now=now)
     return {
         view.device_id: [
-            Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in view.intervals
+            Interval(i.start, i.end, Mode(i.mode), i.rate_kw)
+            for i in view.intervals
             if bounds[0] <= i.start < bounds[1]
         ]
         for view in views
     }
 
 
-async def _held_after(factory: Factory, *, device_ids: list[str], after: datetime,
-                      now: datetime) -> dict[str, list[Interval]]:
+async def _held_after(
+    factory: Factory, *, device_ids: list[str], after: datetime, now: datetime
+) -> dict[str, list[Interval]]:
     """What each device holds from `after` on (tomorrow's plan at speed 1), carried into its new version."""
     async with factory() as session:
         views = await schedule_service.device_views(session=session, device_ids=device_ids, now=now)
@@ -160,8 +187,15 @@ async def _held_after(factory: Factory, *, device_ids: list[str], after: datetim
     }
 
 
-async def _submit(factory: Factory, *, settings: Settings, raws: dict[str, list[Interval]], t0: datetime,
-                  now: datetime, publisher: distribution.ViewPublisher | None) -> dict[str, str]:
+async def _submit(
+    factory: Factory,
+    *,
+    settings: Settings,
+    raws: dict[str, list[Interval]],
+    t0: datetime,
+    now: datetime,
+    publisher: distribution.ViewPublisher | None,
+) -> dict[str, str]:
     """Store the schedules as one batch (each device on its own: partial), push them; returns the refused ones."""
     if not raws:
         return {}
@@ -169,14 +203,21 @@ async def _submit(factory: Factory, *, settings: Settings, raws: dict[str, list[
     async with factory() as session:
         try:
             result = await schedule_service.submit(
-                session=session, raws=[Schedule(d, tuple(raws[d])).to_json() for d in order], actor=DEMO, now=now,
-                policy=schedule_service.schedule_policy(settings), batch=True, partial=True, source=SOURCE,
+                session=session,
+                raws=[Schedule(d, tuple(raws[d])).to_json() for d in order],
+                actor=DEMO,
+                now=now,
+                policy=schedule_service.schedule_policy(settings),
+                batch=True,
+                partial=True,
+                source=SOURCE,
                 replace_from=t0,
             )
         except ScheduleRejected as exc:
             return dict.fromkeys(order, exc.detail)
         await session.commit()
     if publisher is not None and result.accepted:  # without a broker (or missed by it) the devices poll
-        await distribution.push_views(session_factory=factory, publisher=publisher,
-                                      device_ids=[a.device_id for a in result.accepted], now=now)
+        await distribution.push_views(
+            session_factory=factory, publisher=publisher, device_ids=[a.device_id for a in result.accepted], now=now
+        )
     return {order[r.index]: "; ".join(e["detail"] for e in r.errors) for r in result.rejected}

@@ -64,7 +64,9 @@ async def import_days(factory: Factory, *, days: dict[date, list[tuple[datetime,
     first, last = min(days), max(days)
     batch = PriceBatch(
         source=f"gridpilot demo: Nord Pool 2018 sample replayed {first}..{last}",
-        resolution_minutes=60, currency="EUR", unit="EUR/MWh",
+        resolution_minutes=60,
+        currency="EUR",
+        unit="EUR/MWh",
         points=[PricePoint(start, price, n) for n, (start, price) in enumerate(p for d in days.values() for p in d)],
     )
     batch.rows_read = len(batch.points)
@@ -80,7 +82,11 @@ async def ensure_model(factory: Factory, *, settings: Settings, now: datetime) -
         record = await registry.current(session=session, market=MARKET)
         if record is None:
             request = registry.TrainingRequest(
-                market=MARKET, model_name="lear", options=dict(_MODEL_OPTIONS), window_days=None, holdout_days=7,
+                market=MARKET,
+                model_name="lear",
+                options=dict(_MODEL_OPTIONS),
+                window_days=None,
+                holdout_days=7,
                 resolution_minutes=60,
             )
             record = await registry.train(session=session, settings=settings, request=request, now=now, promote=True)
@@ -88,20 +94,34 @@ async def ensure_model(factory: Factory, *, settings: Settings, now: datetime) -
         return f"{record.name} v{record.version}"
 
 
-async def forecast(factory: Factory, *, settings: Settings, cache: serving.ModelCache, day: date,
-                   now: datetime) -> None:
+async def forecast(
+    factory: Factory, *, settings: Settings, cache: serving.ModelCache, day: date, now: datetime
+) -> None:
     """Serve (and so log) the current model's forecast of `day`, for the market page's forecast line."""
     async with factory() as session:
         await serving.forecast(session=session, settings=settings, cache=cache, market=MARKET, day=day, now=now)
         await session.commit()
 
 
-async def plan(factory: Factory, *, settings: Settings, cache: serving.ModelCache, day: date, now: datetime,
-               publisher: ViewPublisher | None) -> FleetRun:
+async def plan(
+    factory: Factory,
+    *,
+    settings: Settings,
+    cache: serving.ModelCache,
+    day: date,
+    now: datetime,
+    publisher: ViewPublisher | None,
+) -> FleetRun:
     """The fleet optimizer's plan of `day` for every device tagged market:NP, stored as their schedules."""
     return await fleet_jobs.plan_day(
-        session_factory=factory, settings=settings, cache=cache, solver=InProcessSolver(jobs=1), publisher=publisher,
-        market=MARKET, day=day, now=now,
+        session_factory=factory,
+        settings=settings,
+        cache=cache,
+        solver=InProcessSolver(jobs=1),
+        publisher=publisher,
+        market=MARKET,
+        day=day,
+        now=now,
     )
 
 
@@ -111,8 +131,15 @@ async def bid(factory: Factory, *, settings: Settings, day: date, now: datetime)
         hours = day_periods(day, TIMEZONE, 60)
         actual = await price_service.actual_prices(session=session, market=MARKET, resolution_minutes=60, starts=hours)
         await bidding_service.run(
-            session=session, market=MARKET, day=day, rules=RULES, adapter=bidding.SimulatedExchange(actual),
-            exchange="simulated", sleep=asyncio.sleep, policy=schedule_policy(settings), now=now,
+            session=session,
+            market=MARKET,
+            day=day,
+            rules=RULES,
+            adapter=bidding.SimulatedExchange(actual),
+            exchange="simulated",
+            sleep=asyncio.sleep,
+            policy=schedule_policy(settings),
+            now=now,
         )
         await session.commit()
     return await revenue(factory, day=day)
@@ -129,9 +156,15 @@ async def revenue(factory: Factory, *, day: date) -> Revenue:
     return Revenue(day, report.accepted_buy_mwh, report.accepted_sell_mwh, money, report.status)
 
 
-async def market_day(factory: Factory, *, settings: Settings, today: date, now: datetime,
-                     say: Callable[[str], None], publisher: ViewPublisher | None = None,
-                     ) -> tuple[FleetRun | None, Revenue | None]:
+async def market_day(
+    factory: Factory,
+    *,
+    settings: Settings,
+    today: date,
+    now: datetime,
+    say: Callable[[str], None],
+    publisher: ViewPublisher | None = None,
+) -> tuple[FleetRun | None, Revenue | None]:
     """Tomorrow on the day-ahead market: forecast, optimize on the forecast, publish prices, bid, clear."""
     tomorrow = today + timedelta(days=1)
     days = sample_points(last_day=tomorrow)
@@ -152,4 +185,3 @@ async def market_day(factory: Factory, *, settings: Settings, today: date, now: 
         say(f"could not bid {tomorrow}: {exc.title}: {exc.detail}")
         return run, None
     return run, result
-

@@ -71,10 +71,18 @@ class DemoError(RuntimeError):
 def settings_for(options: DemoOptions, mqtt: Broker | None = None) -> Settings:
     """The embedded defaults, whatever GRIDPILOT_* says: SQLite in the data dir, no RabbitMQ, no Redis."""
     return load_settings(
-        data_dir=options.data_dir, host=options.host, port=options.port, database_url=None, amqp_url=None,
-        redis_url=None, optimize_daily_at=None, mqtt_url=mqtt.url if mqtt else None,
-        mqtt_password=mqtt.password if mqtt else None, mqtt_username=broker.SERVER_USER,
-        mqtt_prefix="gridpilot/v1", mqtt_client_id="gridpilot-demo-worker",
+        data_dir=options.data_dir,
+        host=options.host,
+        port=options.port,
+        database_url=None,
+        amqp_url=None,
+        redis_url=None,
+        optimize_daily_at=None,
+        mqtt_url=mqtt.url if mqtt else None,
+        mqtt_password=mqtt.password if mqtt else None,
+        mqtt_username=broker.SERVER_USER,
+        mqtt_prefix="gridpilot/v1",
+        mqtt_client_id="gridpilot-demo-worker",
     )
 
 
@@ -97,11 +105,17 @@ def run(options: DemoOptions, console: Console) -> Status:
     mqtt_env = {"GRIDPILOT_MQTT_URL": mqtt.url, "GRIDPILOT_MQTT_PASSWORD": mqtt.password} if mqtt else {}
     mqtt_env |= {"GRIDPILOT_MQTT_CLIENT_ID": settings.mqtt_client_id} if mqtt else {}
     if mqtt and listening(*_REDIS):  # the worker's writes reach the dashboard's live views only through Redis
-        mqtt_env |= {"GRIDPILOT_REDIS_URL": f"redis://{_REDIS[0]}:{_REDIS[1]}/0",
-                     "GRIDPILOT_REDIS_PREFIX": f"gridpilot-demo-{options.port}"}
+        mqtt_env |= {
+            "GRIDPILOT_REDIS_URL": f"redis://{_REDIS[0]}:{_REDIS[1]}/0",
+            "GRIDPILOT_REDIS_PREFIX": f"gridpilot-demo-{options.port}",
+        }
     server = ServerProcess(data_dir=options.data_dir, host=options.host, port=options.port, **mqtt_env)
-    ingest = Child("worker", [sys.executable, "-m", "gridpilot", "worker"], data_dir=options.data_dir,
-                   env=embedded_environment(options.data_dir, options.host, options.port, **mqtt_env))
+    ingest = Child(
+        "worker",
+        [sys.executable, "-m", "gridpilot", "worker"],
+        data_dir=options.data_dir,
+        env=embedded_environment(options.data_dir, options.host, options.port, **mqtt_env),
+    )
     stopping = threading.Event()
     worker: threading.Thread | None = None
     try:
@@ -114,10 +128,18 @@ def run(options: DemoOptions, console: Console) -> Status:
             asyncio.run(_seed(settings, today=today, console=console))
             server.wait_ready()
         fleet = FleetOptions(
-            devices=options.devices, server_url=server.url, data_dir=state.fleet_dir(options.data_dir),
-            mqtt_url=mqtt.url if mqtt else None, id_prefix="demo", processes=max(1, min(4, options.devices // 100)),
-            poll_interval_s=5.0, control_tick_s=1.0, telemetry_interval_s=10.0, heartbeat_interval_s=10.0,
-            tags=(market.MARKET_TAG,), sunspec_devices=min(options.sunspec_devices, options.devices),
+            devices=options.devices,
+            server_url=server.url,
+            data_dir=state.fleet_dir(options.data_dir),
+            mqtt_url=mqtt.url if mqtt else None,
+            id_prefix="demo",
+            processes=max(1, min(4, options.devices // 100)),
+            poll_interval_s=5.0,
+            control_tick_s=1.0,
+            telemetry_interval_s=10.0,
+            heartbeat_interval_s=10.0,
+            tags=(market.MARKET_TAG,),
+            sunspec_devices=min(options.sunspec_devices, options.devices),
             initial_soc_pct=50.0,
         )
         with console.status("registering the fleet..."):
@@ -126,8 +148,16 @@ def run(options: DemoOptions, console: Console) -> Status:
                 mqtt.configure(settings)
                 mqtt.reload()
                 ingest.launch()
-        _announce(console, options, server.url, login, first=first, devices=len(credentials), fleet=fleet,
-                  redis="GRIDPILOT_REDIS_URL" in mqtt_env)
+        _announce(
+            console,
+            options,
+            server.url,
+            login,
+            first=first,
+            devices=len(credentials),
+            fleet=fleet,
+            redis="GRIDPILOT_REDIS_URL" in mqtt_env,
+        )
         worker = threading.Thread(
             target=_market_thread, args=(settings, options, status, stopping, console), name="demo-market", daemon=True
         )
@@ -175,14 +205,16 @@ async def _seed(settings: Settings, *, today: date, console: Console) -> None:
         await engine.dispose()
 
 
-def _market_thread(settings: Settings, options: DemoOptions, status: Status, stopping: threading.Event,
-                   console: Console) -> None:
+def _market_thread(
+    settings: Settings, options: DemoOptions, status: Status, stopping: threading.Event, console: Console
+) -> None:
     """Plan, bid and lay the live plan, again whenever it has run out, until the demo stops."""
     asyncio.run(_market_loop(settings, options, status, stopping, console))
 
 
-async def _market_loop(settings: Settings, options: DemoOptions, status: Status, stopping: threading.Event,
-                       console: Console) -> None:
+async def _market_loop(
+    settings: Settings, options: DemoOptions, status: Status, stopping: threading.Event, console: Console
+) -> None:
     engine = create_engine(settings)
     factory = create_session_factory(engine)
     publisher = MqttPublisher(settings) if settings.mqtt_url else None
@@ -195,8 +227,9 @@ async def _market_loop(settings: Settings, options: DemoOptions, status: Status,
         _, unknown = await live.fleet(factory, settings=settings, now=utcnow())
         if unknown:
             now = utcnow()
-            await live.check_in(factory, settings=settings, device_ids=unknown, t0=now + _LEAD, now=now,
-                                publisher=publisher)
+            await live.check_in(
+                factory, settings=settings, device_ids=unknown, t0=now + _LEAD, now=now, publisher=publisher
+            )
             console.print(f"{len(unknown)} new batteries: a 10-second check-in charge first, to learn their SoC")
         deadline = time.monotonic() + _SOC_WAIT_S
         while unknown and not stopping.is_set() and time.monotonic() < deadline:
@@ -206,8 +239,9 @@ async def _market_loop(settings: Settings, options: DemoOptions, status: Status,
             now = utcnow()
             today = local_day(now, market.TIMEZONE)
             status.stage = "forecasting, optimizing and bidding tomorrow"
-            _, status.revenue = await market.market_day(factory, settings=settings, today=today, now=now,
-                                                        say=console.print, publisher=publisher)
+            _, status.revenue = await market.market_day(
+                factory, settings=settings, today=today, now=now, say=console.print, publisher=publisher
+            )
             if status.revenue is not None:
                 r = status.revenue
                 console.print(
@@ -216,8 +250,15 @@ async def _market_loop(settings: Settings, options: DemoOptions, status: Status,
                 )
             status.stage = "laying the live plan"
             now = utcnow()
-            plan = await live.start(factory, settings=settings, speed=options.speed, today=today, t0=now + _LEAD,
-                                    now=now, publisher=publisher)
+            plan = await live.start(
+                factory,
+                settings=settings,
+                speed=options.speed,
+                today=today,
+                t0=now + _LEAD,
+                now=now,
+                publisher=publisher,
+            )
             status.plan = plan
             refused = f"; {len(plan.refused)} refused: {next(iter(plan.refused.values()))}" if plan.refused else ""
             after = (plan.start - now).total_seconds() + time.monotonic() - status.started
@@ -234,8 +275,17 @@ async def _market_loop(settings: Settings, options: DemoOptions, status: Status,
         await engine.dispose()
 
 
-def _announce(console: Console, options: DemoOptions, url: str, login: state.Login, *, first: bool, devices: int,
-              fleet: FleetOptions, redis: bool) -> None:
+def _announce(
+    console: Console,
+    options: DemoOptions,
+    url: str,
+    login: state.Login,
+    *,
+    first: bool,
+    devices: int,
+    fleet: FleetOptions,
+    redis: bool,
+) -> None:
     channel = (
         f"pushed over MQTT (a private Mosquitto on {fleet.mqtt_url}, an account per device; acks and telemetry "
         f"through `gridpilot worker`{'' if redis else ': without Redis the live feed shows them only on reload'})"
@@ -261,8 +311,10 @@ def _view(status: Status) -> Table:
     table = Table("stage", "devices", "running", "schedules received", "acks sent", "telemetry sent", "revenue (EUR)")
     t = status.totals
     table.add_row(
-        status.stage, *(str(t.get(k, 0)) for k in ("devices", "running", "schedules_received", "acks_sent")),
-        str(t.get("telemetry_sent", 0)), f"{status.revenue.revenue:,.2f}" if status.revenue else "-",
+        status.stage,
+        *(str(t.get(k, 0)) for k in ("devices", "running", "schedules_received", "acks_sent")),
+        str(t.get("telemetry_sent", 0)),
+        f"{status.revenue.revenue:,.2f}" if status.revenue else "-",
     )
     return table
 

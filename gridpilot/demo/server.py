@@ -20,9 +20,20 @@ from pathlib import Path
 import httpx
 
 # settings that would point the demo away from its embedded defaults (SQLite, in-process queue and events)
-_DROPPED = ("GRIDPILOT_CONFIG", "GRIDPILOT_DATABASE_URL", "GRIDPILOT_AMQP_URL", "GRIDPILOT_REDIS_URL",
-            "GRIDPILOT_MQTT_URL", "GRIDPILOT_MQTT_PASSWORD", "GRIDPILOT_MQTT_USERNAME", "GRIDPILOT_MQTT_PREFIX",
-            "GRIDPILOT_MQTT_CLIENT_ID", "GRIDPILOT_REDIS_PREFIX", "GRIDPILOT_WORKERS", "GRIDPILOT_OPTIMIZE_DAILY_AT")
+_DROPPED = (
+    "GRIDPILOT_CONFIG",
+    "GRIDPILOT_DATABASE_URL",
+    "GRIDPILOT_AMQP_URL",
+    "GRIDPILOT_REDIS_URL",
+    "GRIDPILOT_MQTT_URL",
+    "GRIDPILOT_MQTT_PASSWORD",
+    "GRIDPILOT_MQTT_USERNAME",
+    "GRIDPILOT_MQTT_PREFIX",
+    "GRIDPILOT_MQTT_CLIENT_ID",
+    "GRIDPILOT_REDIS_PREFIX",
+    "GRIDPILOT_WORKERS",
+    "GRIDPILOT_OPTIMIZE_DAILY_AT",
+)
 
 
 class ServerError(RuntimeError):
@@ -76,7 +87,11 @@ class Child:
         """Start the process (without waiting for it to be ready)."""
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - our own programs, with arguments we built
-                self._command, env=self._env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                self._command,
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self.pid_path.write_text(f"{self._process.pid}\n")
@@ -112,7 +127,9 @@ class ServerProcess(Child):
 
     def __init__(self, *, data_dir: Path, host: str, port: int, **extra_env: str) -> None:
         super().__init__(
-            "server", [sys.executable, "-m", "gridpilot", "serve", "--no-migrate"], data_dir=data_dir,
+            "server",
+            [sys.executable, "-m", "gridpilot", "serve", "--no-migrate"],
+            data_dir=data_dir,
             env=embedded_environment(data_dir, host, port, **extra_env),
         )
         self.url = f"http://{host}:{port}"

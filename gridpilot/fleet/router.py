@@ -61,9 +61,7 @@ def _liveness(settings: SettingsDep) -> device_service.Liveness:
 
 async def _device_out(*, session: AsyncSession, device: Device, settings: Settings, now: datetime) -> DeviceOut:
     agents = await report_service.agent_status(session=session, device_ids=[device.id])
-    return device_service.device_out(
-        device, now=now, liveness=_liveness(settings), agent=agents.get(device.id)
-    )
+    return device_service.device_out(device, now=now, liveness=_liveness(settings), agent=agents.get(device.id))
 
 
 @router.post("/devices", status_code=status.HTTP_201_CREATED, response_model=DeviceRegistered)
@@ -103,9 +101,7 @@ async def list_devices(
     )
     agents = await report_service.agent_status(session=session, device_ids=[d.id for d in devices])
     liveness = _liveness(settings)
-    items = [
-        device_service.device_out(d, now=now, liveness=liveness, agent=agents.get(d.id)) for d in devices
-    ]
+    items = [device_service.device_out(d, now=now, liveness=liveness, agent=agents.get(d.id)) for d in devices]
     return DevicePage(items=items, next_cursor=encode_cursor(devices[-1].id) if len(devices) == limit else None)
 
 

@@ -53,8 +53,14 @@ async def record_event(
         raise DemandResponseRejected(f"{len(errors)} problem(s) in the event; nothing was stored", errors=errors)
     await price_service.get_market(session=session, code=event_in.market)
     signal = DemandResponseSignal(
-        market=event_in.market, kind=event_in.kind.value, start=event_in.start, end=event_in.end,
-        requested_mw=event_in.requested_mw, source=event_in.source, created_by=actor.label, created_at=now,
+        market=event_in.market,
+        kind=event_in.kind.value,
+        start=event_in.start,
+        end=event_in.end,
+        requested_mw=event_in.requested_mw,
+        source=event_in.source,
+        created_by=actor.label,
+        created_at=now,
     )
     session.add(signal)
     await session.flush()
@@ -89,16 +95,25 @@ async def build(
         plans=response.plans, hours=hours, forecast=forecast, rules=rules, responses=response.responses
     )
     submission = BidSubmission(
-        market=market, day=day, idempotency_key=f"{market}:{day.isoformat()}:{uuid.uuid4().hex[:16]}",
-        exchange=exchange, status="built", attempts=0, rules=_rules_json(rules), created_at=now,
+        market=market,
+        day=day,
+        idempotency_key=f"{market}:{day.isoformat()}:{uuid.uuid4().hex[:16]}",
+        exchange=exchange,
+        status="built",
+        attempts=0,
+        rules=_rules_json(rules),
+        created_at=now,
     )
     session.add(submission)
     await session.flush()
     for decision in decisions:
         session.add(
             HourlyDecision(
-                submission_id=submission.id, delivery_start=decision.delivery_start, action=decision.action.value,
-                position_mw=decision.position_mw, forecast_price=decision.forecast_price,
+                submission_id=submission.id,
+                delivery_start=decision.delivery_start,
+                action=decision.action.value,
+                position_mw=decision.position_mw,
+                forecast_price=decision.forecast_price,
                 reason=decision.reason[:1000],
                 demand_response_event_id=decision.demand_response.event_id if decision.demand_response else None,
             )
@@ -106,9 +121,12 @@ async def build(
         if decision.bid is not None:
             session.add(
                 StoredBid(
-                    submission_id=submission.id, delivery_start=decision.bid.delivery_start,
-                    side=decision.bid.side.value, quantity_mw=decision.bid.quantity_mw,
-                    limit_price=decision.bid.limit_price, forecast_price=decision.forecast_price,
+                    submission_id=submission.id,
+                    delivery_start=decision.bid.delivery_start,
+                    side=decision.bid.side.value,
+                    quantity_mw=decision.bid.quantity_mw,
+                    limit_price=decision.bid.limit_price,
+                    forecast_price=decision.forecast_price,
                 )
             )
     await session.flush()
@@ -158,7 +176,8 @@ async def run(
         )
     )
     order = bidding.Submission(
-        submission.idempotency_key, market,
+        submission.idempotency_key,
+        market,
         tuple(bidding.Bid(b.delivery_start, bidding.Side(b.side), b.quantity_mw, b.limit_price) for b in bids),
     )
     try:
@@ -174,7 +193,9 @@ async def run(
     for bid, acceptance in zip(bids, result.acceptances, strict=True):
         session.add(
             BidOutcome(
-                bid_id=bid.id, accepted_mw=acceptance.accepted_mw, clearing_price=acceptance.clearing_price,
+                bid_id=bid.id,
+                accepted_mw=acceptance.accepted_mw,
+                clearing_price=acceptance.clearing_price,
                 recorded_at=now,
             )
         )
@@ -220,7 +241,13 @@ async def _resubmit(
         return 0, 0
     try:
         batch = await fleet_schedules.submit(
-            session=session, raws=raws, actor=MARKET_ACTOR, now=now, policy=policy, batch=True, partial=True,
+            session=session,
+            raws=raws,
+            actor=MARKET_ACTOR,
+            now=now,
+            policy=policy,
+            batch=True,
+            partial=True,
             source="market",
         )
     except ScheduleRejected:
@@ -243,28 +270,43 @@ async def day_report(*, session: AsyncSession, market: str, day: date) -> BidDay
     )
     bids = [
         BidOut(
-            delivery_start=bid.delivery_start, side=bidding.Side(bid.side), quantity_mw=bid.quantity_mw,
-            limit_price=bid.limit_price, forecast_price=bid.forecast_price,
+            delivery_start=bid.delivery_start,
+            side=bidding.Side(bid.side),
+            quantity_mw=bid.quantity_mw,
+            limit_price=bid.limit_price,
+            forecast_price=bid.forecast_price,
             accepted_mw=outcome.accepted_mw if outcome else None,
             clearing_price=outcome.clearing_price if outcome else None,
         )
         for bid, outcome in rows
     ]
     decisions = await session.scalars(
-        select(HourlyDecision).where(HourlyDecision.submission_id == submission.id)
+        select(HourlyDecision)
+        .where(HourlyDecision.submission_id == submission.id)
         .order_by(HourlyDecision.delivery_start)
     )
     return BidDayOut(
-        market=market, day=day, submission_id=submission.id, idempotency_key=submission.idempotency_key,
-        exchange=submission.exchange, status=submission.status, attempts=submission.attempts,
-        error=submission.error, created_at=submission.created_at, submitted_at=submission.submitted_at,
+        market=market,
+        day=day,
+        submission_id=submission.id,
+        idempotency_key=submission.idempotency_key,
+        exchange=submission.exchange,
+        status=submission.status,
+        attempts=submission.attempts,
+        error=submission.error,
+        created_at=submission.created_at,
+        submitted_at=submission.submitted_at,
         accepted_buy_mwh=round(sum(b.accepted_mw or 0.0 for b in bids if b.side is bidding.Side.BUY), 6),
         accepted_sell_mwh=round(sum(b.accepted_mw or 0.0 for b in bids if b.side is bidding.Side.SELL), 6),
         bids=bids,
         decisions=[
             DecisionOut(
-                delivery_start=d.delivery_start, action=bidding.Action(d.action), position_mw=d.position_mw,
-                forecast_price=d.forecast_price, reason=d.reason, demand_response_event_id=d.demand_response_event_id,
+                delivery_start=d.delivery_start,
+                action=bidding.Action(d.action),
+                position_mw=d.position_mw,
+                forecast_price=d.forecast_price,
+                reason=d.reason,
+                demand_response_event_id=d.demand_response_event_id,
             )
             for d in decisions
         ],

@@ -140,8 +140,13 @@ class DailyJob:
     async def _plan(self, market: str, day: date, now: datetime) -> None:
         try:
             report = await fleet_jobs.plan_day(
-                session_factory=self._session_factory, settings=self._settings, cache=self._cache,
-                solver=self._solver, publisher=self._publisher, market=market, day=day,
+                session_factory=self._session_factory,
+                settings=self._settings,
+                cache=self._cache,
+                solver=self._solver,
+                publisher=self._publisher,
+                market=market,
+                day=day,
                 now=now,
             )
         except DomainError as exc:
@@ -150,15 +155,25 @@ class DailyJob:
             log.exception("fleet optimization of %s for %s failed", market, day)
         else:
             log.info(
-                "planned %s for %s: %s stored, %s unchanged, %s idle, %s skipped", market, day, len(report.stored),
-                len(report.unchanged), len(report.idle), len(report.skipped),
+                "planned %s for %s: %s stored, %s unchanged, %s idle, %s skipped",
+                market,
+                day,
+                len(report.stored),
+                len(report.unchanged),
+                len(report.idle),
+                len(report.skipped),
             )
 
     async def _correct(self, market: str, now: datetime) -> None:
         try:
             report = await fleet_jobs.correct_drift(
-                session_factory=self._session_factory, settings=self._settings, cache=self._cache,
-                solver=self._solver, publisher=self._publisher, market=market, now=now,
+                session_factory=self._session_factory,
+                settings=self._settings,
+                cache=self._cache,
+                solver=self._solver,
+                publisher=self._publisher,
+                market=market,
+                now=now,
             )
         except DomainError as exc:
             log.warning("drift check of %s not done: %s", market, exc.detail)
@@ -166,5 +181,9 @@ class DailyJob:
             log.exception("drift check of %s failed", market)
         else:
             if report.drifted:
-                log.info("%s devices of %s drifted from their plan; %s re-planned", len(report.drifted), market,
-                         len(report.stored))
+                log.info(
+                    "%s devices of %s drifted from their plan; %s re-planned",
+                    len(report.drifted),
+                    market,
+                    len(report.stored),
+                )

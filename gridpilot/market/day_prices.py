@@ -45,11 +45,18 @@ async def day_prices(
         session=session, market=market, resolution_minutes=resolution, starts=starts
     )
     if len(stored) == len(starts):
-        return DayPrices(market, day, found.timezone, resolution, starts, [stored[s] for s in starts], "actual",
-                         None, None)
+        return DayPrices(
+            market, day, found.timezone, resolution, starts, [stored[s] for s in starts], "actual", None, None
+        )
     forecast = await serving.forecast(session=session, settings=settings, cache=cache, market=market, day=day, now=now)
     return DayPrices(
-        market, day, forecast.timezone, forecast.resolution_minutes,
-        [p.delivery_start for p in forecast.points], [p.price for p in forecast.points], "forecast",
-        f"{forecast.model_name} v{forecast.model_version}", forecast.issued_at,
+        market,
+        day,
+        forecast.timezone,
+        forecast.resolution_minutes,
+        [p.delivery_start for p in forecast.points],
+        [p.price for p in forecast.points],
+        "forecast",
+        f"{forecast.model_name} v{forecast.model_version}",
+        forecast.issued_at,
     )

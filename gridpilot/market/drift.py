@@ -51,20 +51,39 @@ async def reoptimize_drift(
     start, step = prices.starts[current], timedelta(minutes=prices.resolution_minutes)
     day_end = day_bounds(day, found.timezone)[1]
     drifting = await _drifting(
-        session=session, settings=settings, devices=devices, now=now, start=start, step=step, day_end=day_end,
-        threshold=threshold, report=report,
+        session=session,
+        settings=settings,
+        devices=devices,
+        now=now,
+        start=start,
+        step=step,
+        day_end=day_end,
+        threshold=threshold,
+        report=report,
     )
     report.seconds["check"] = perf_counter() - clock
     clock = perf_counter()
     plans = await flows.solve_plans(
-        solver, drifting, prices.prices[current:], step_minutes=prices.resolution_minutes, settings=settings,
+        solver,
+        drifting,
+        prices.prices[current:],
+        step_minutes=prices.resolution_minutes,
+        settings=settings,
         progress=progress,
     )
     report.seconds["solve"] = perf_counter() - clock
     clock = perf_counter()
     await flows.store_plans(
-        session=session, settings=settings, devices=drifting, plans=plans, start=start, day_end=day_end, now=now,
-        report=report, dry_run=dry_run, progress=progress,
+        session=session,
+        settings=settings,
+        devices=drifting,
+        plans=plans,
+        start=start,
+        day_end=day_end,
+        now=now,
+        report=report,
+        dry_run=dry_run,
+        progress=progress,
     )
     report.seconds["store"] = perf_counter() - clock
     return report
@@ -84,16 +103,17 @@ async def _drifting(
 ) -> list[FleetDevice]:
     """The devices with a fresh SoC reading further than `threshold` from their optimizer plan."""
     views = await schedule_service.device_views(session=session, device_ids=[d.id for d in devices], now=now)
-    intervals = {
-        v.device_id: [Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in v.intervals] for v in views
-    }
+    intervals = {v.device_id: [Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in v.intervals] for v in views}
     candidates: list[FleetDevice] = []
     for device in devices:
         if device.soc_at < start - step:
             report.skipped[device.id] = f"its last SoC reading ({device.soc_at.isoformat()}) is too old to re-plan on"
             continue
         planned = planned_soc_pct(
-            intervals.get(device.id, []), limits=device.battery.limits(), at=device.soc_at, day_end=day_end,
+            intervals.get(device.id, []),
+            limits=device.battery.limits(),
+            at=device.soc_at,
+            day_end=day_end,
             end_soc=end_soc_pct(device.battery, settings.optimize_end_soc_pct),
         )
         if abs(device.soc_pct - planned) > threshold:

@@ -30,8 +30,15 @@ async def plan_day(
     """optimize_fleet in its own transaction (rolled back with dry_run), then the push of what it stored."""
     async with session_factory() as session:
         report = await flows.optimize_fleet(
-            session=session, settings=settings, cache=cache, solver=solver, market=market, day=day, now=now,
-            dry_run=dry_run, progress=progress,
+            session=session,
+            settings=settings,
+            cache=cache,
+            solver=solver,
+            market=market,
+            day=day,
+            now=now,
+            dry_run=dry_run,
+            progress=progress,
         )
         await (session.rollback() if dry_run else session.commit())
     await _push(session_factory, publisher, report, now=now, dry_run=dry_run)
@@ -54,8 +61,15 @@ async def correct_drift(
     """reoptimize_drift in its own transaction (rolled back with dry_run), then the push of what it stored."""
     async with session_factory() as session:
         report = await drift.reoptimize_drift(
-            session=session, settings=settings, cache=cache, solver=solver, market=market, now=now,
-            threshold_pct=threshold_pct, dry_run=dry_run, progress=progress,
+            session=session,
+            settings=settings,
+            cache=cache,
+            solver=solver,
+            market=market,
+            now=now,
+            threshold_pct=threshold_pct,
+            dry_run=dry_run,
+            progress=progress,
         )
         await (session.rollback() if dry_run else session.commit())
     await _push(session_factory, publisher, report, now=now, dry_run=dry_run)
@@ -74,6 +88,7 @@ async def _push(
     if publisher is None or dry_run or not report.stored:
         return
     clock = perf_counter()
-    await distribution.push_views(session_factory=session_factory, publisher=publisher, device_ids=report.stored,
-                                  now=now)
+    await distribution.push_views(
+        session_factory=session_factory, publisher=publisher, device_ids=report.stored, now=now
+    )
     report.seconds["push"] = perf_counter() - clock

@@ -91,8 +91,16 @@ async def optimize_fleet(
     report.seconds["solve"] = perf_counter() - clock
     clock = perf_counter()
     await store_plans(
-        session=session, settings=settings, devices=devices, plans=plans, start=prices.starts[0],
-        day_end=day_bounds(day, prices.timezone)[1], now=now, report=report, dry_run=dry_run, progress=progress,
+        session=session,
+        settings=settings,
+        devices=devices,
+        plans=plans,
+        start=prices.starts[0],
+        day_end=day_bounds(day, prices.timezone)[1],
+        now=now,
+        report=report,
+        dry_run=dry_run,
+        progress=progress,
     )
     report.seconds["store"] = perf_counter() - clock
     return report
@@ -158,8 +166,7 @@ async def solve_plans(
     """The plan of every device over `prices` (consecutive periods up to the day's end), from its measured SoC."""
     array = np.asarray(prices, dtype=np.float64)
     problems = [
-        problem_for(d, prices=array, step_minutes=step_minutes, end_soc=settings.optimize_end_soc_pct)
-        for d in devices
+        problem_for(d, prices=array, step_minutes=step_minutes, end_soc=settings.optimize_end_soc_pct) for d in devices
     ]
     done = 0
 
@@ -222,8 +229,15 @@ async def store_plans(
         return
     try:
         result = await schedule_service.submit(
-            session=session, raws=raws, actor=OPTIMIZER, now=now, policy=schedule_service.schedule_policy(settings),
-            batch=True, partial=True, source=SOURCE, replace_from=replace_from,
+            session=session,
+            raws=raws,
+            actor=OPTIMIZER,
+            now=now,
+            policy=schedule_service.schedule_policy(settings),
+            batch=True,
+            partial=True,
+            source=SOURCE,
+            replace_from=replace_from,
         )
     except ScheduleRejected as exc:  # every one refused
         for device_id in order:

@@ -47,7 +47,10 @@ async def train(
         raise NotEnoughHistory(f"market {market.code!r} has no {request.resolution_minutes}-minute prices")
     start = first if request.window_days is None else max(first, last - timedelta(days=request.window_days))
     points = await price_service.price_points(
-        session=session, market=market.code, start=start, end=last + timedelta(seconds=1),
+        session=session,
+        market=market.code,
+        start=start,
+        end=last + timedelta(seconds=1),
         resolution_minutes=request.resolution_minutes,
     )
     prices = price_series(points, market.timezone)
@@ -60,10 +63,20 @@ async def train(
     relative = Path(market.code) / f"{request.model_name}-v{version}"
     model.save(settings.model_store / relative)
     record = ForecastModel(
-        market=market.code, name=request.model_name, version=version, options=request.options,
-        features=list(FEATURES), metrics=metrics, resolution_minutes=request.resolution_minutes,
-        unit=unit or "", timezone=market.timezone, train_start=points[0][0], train_end=points[-1][0],
-        gridpilot_version=__version__, artifact_path=relative.as_posix(), created_at=now,
+        market=market.code,
+        name=request.model_name,
+        version=version,
+        options=request.options,
+        features=list(FEATURES),
+        metrics=metrics,
+        resolution_minutes=request.resolution_minutes,
+        unit=unit or "",
+        timezone=market.timezone,
+        train_start=points[0][0],
+        train_end=points[-1][0],
+        gridpilot_version=__version__,
+        artifact_path=relative.as_posix(),
+        created_at=now,
         promoted_at=now if promote else None,
     )
     session.add(record)

@@ -67,7 +67,11 @@ async def upsert_prices(batch: PriceBatchIn, _: CurrentAdmin, session: SessionDe
 
 @router.post("/forecast", response_model=ForecastOut, responses=PROBLEMS)
 async def forecast(
-    body: ForecastIn, _: CurrentOperator, session: SessionDep, settings: SettingsDep, cache: ModelCacheDep,
+    body: ForecastIn,
+    _: CurrentOperator,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: ModelCacheDep,
     now: NowDep,
 ) -> ForecastOut:
     """The current model's forecast of every delivery period of one day; logged to measure its error later."""

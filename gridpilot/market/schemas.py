@@ -146,7 +146,10 @@ class DemandResponseIn(BaseModel):
     start: UtcDateTime = Field(description="RFC 3339 with an offset; on a whole hour")
     end: UtcDateTime = Field(description="RFC 3339 with an offset; on a whole hour, after start")
     requested_mw: float | None = Field(
-        default=None, gt=0, le=1e5, allow_inf_nan=False,
+        default=None,
+        gt=0,
+        le=1e5,
+        allow_inf_nan=False,
         description="How far to lower the portfolio's net position below the plan; omitted: as far as possible",
     )
     source: str = Field(default="api", min_length=1, max_length=200)

@@ -64,7 +64,9 @@ async def upsert_prices(
 ) -> UpsertResult:
     """Store the points (one per delivery period): new ones inserted, changed ones updated, the rest left alone."""
     stored = await actual_prices(
-        session=session, market=market, resolution_minutes=batch.resolution_minutes,
+        session=session,
+        market=market,
+        resolution_minutes=batch.resolution_minutes,
         starts=[p.delivery_start for p in points],
     )
     known_at = batch.known_at or now

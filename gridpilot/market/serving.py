@@ -67,8 +67,14 @@ class ModelCache:
                     f"{record.artifact_path}: {exc}"
                 ) from None
             served = ServedModel(
-                record.id, record.name, record.version, record.market, record.timezone, record.resolution_minutes,
-                record.unit, model,
+                record.id,
+                record.name,
+                record.version,
+                record.market,
+                record.timezone,
+                record.resolution_minutes,
+                record.unit,
+                model,
             )
             self._models[record.market] = served
             return served
@@ -93,22 +99,38 @@ async def forecast(
     await session.execute(
         insert(ForecastPrediction),
         [
-            {"model_id": served.id, "market": market, "delivery_start": start_, "resolution_minutes":
-             served.resolution_minutes, "price": value, "issued_at": now}
+            {
+                "model_id": served.id,
+                "market": market,
+                "delivery_start": start_,
+                "resolution_minutes": served.resolution_minutes,
+                "price": value,
+                "issued_at": now,
+            }
             for start_, value in zip(periods, values, strict=True)
         ],
     )
     await session.flush()
     return ForecastOut(
-        market=market, day=day, timezone=served.timezone, model_id=served.id, model_name=served.name,
-        model_version=served.version, issued_at=now, resolution_minutes=served.resolution_minutes,
+        market=market,
+        day=day,
+        timezone=served.timezone,
+        model_id=served.id,
+        model_name=served.name,
+        model_version=served.version,
+        issued_at=now,
+        resolution_minutes=served.resolution_minutes,
         unit=served.unit,
         points=[ForecastPoint(delivery_start=s, price=v) for s, v in zip(periods, values, strict=True)],
     )
 
 
 async def _predict(
-    *, session: AsyncSession, served: ServedModel, points: list[tuple[datetime, float]], day: date,
+    *,
+    session: AsyncSession,
+    served: ServedModel,
+    points: list[tuple[datetime, float]],
+    day: date,
     periods: list[datetime],
 ) -> list[float]:
     """The model's prices for the day's periods, or a specific refusal saying which inputs are missing."""
@@ -140,8 +162,10 @@ async def _no_history(
             f" at most, not {day}",
             latest_price_day=latest.isoformat(),
         )
-    expected = {d: len(day_periods(d, served.timezone, served.resolution_minutes))
-                for d in (day - timedelta(days=k) for k in range(1, LAG_DAYS + 1))}
+    expected = {
+        d: len(day_periods(d, served.timezone, served.resolution_minutes))
+        for d in (day - timedelta(days=k) for k in range(1, LAG_DAYS + 1))
+    }
     found: dict[date, int] = {}
     for start, _ in points:
         found[local_day(start, served.timezone)] = found.get(local_day(start, served.timezone), 0) + 1

@@ -29,8 +29,14 @@ from gridpilot.messaging import rabbit
 log = logging.getLogger("gridpilot.worker")
 CONTENT_TYPE = "application/json"
 _BATTERY_FIELDS = (
-    "capacity_kwh", "max_charge_kw", "max_discharge_kw", "charge_efficiency", "discharge_efficiency",
-    "min_soc_pct", "max_soc_pct", "degradation_cost_per_mwh",
+    "capacity_kwh",
+    "max_charge_kw",
+    "max_discharge_kw",
+    "charge_efficiency",
+    "discharge_efficiency",
+    "min_soc_pct",
+    "max_soc_pct",
+    "degradation_cost_per_mwh",
 )
 
 

@@ -204,9 +204,7 @@ def test_random_kills_never_lose_or_repeat_an_ack_and_leave_the_store_intact(fie
     rng = random.Random(20261125)
     at = processes.soon(3)
     count, seconds = 8, 3
-    field.server.submit(
-        DEVICE, [(i * seconds, (i + 1) * seconds, 1 + i % 2, 1.0 + i % 3) for i in range(count)], at=at
-    )
+    field.server.submit(DEVICE, [(i * seconds, (i + 1) * seconds, 1 + i % 2, 1.0 + i % 3) for i in range(count)], at=at)
     field.agent.start()
     kills = 0
     while datetime.now(UTC) < at + timedelta(seconds=count * seconds):

@@ -32,8 +32,23 @@ DEVICES = 6
 
 
 def start_demo(data_dir: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gridpilot", "demo", "--devices", str(DEVICES), "--sunspec", "2",
-               "--speed", "60", "--data-dir", str(data_dir), "--port", str(port), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "gridpilot",
+        "demo",
+        "--devices",
+        str(DEVICES),
+        "--sunspec",
+        "2",
+        "--speed",
+        "60",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        *extra,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDPILOT_")}
     with log.open("ab") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -85,9 +100,11 @@ def test_the_demo_runs_a_fleet_on_optimized_schedules_that_earn_money_and_restar
 
         online = wait_for(
             "every device online",
-            lambda: (found := devices()) and len(found) == DEVICES and all(d["status"] == "online" for d in found)
-            and found,
-            timeout_s=60, every_s=0.5,
+            lambda: (
+                (found := devices()) and len(found) == DEVICES and all(d["status"] == "online" for d in found) and found
+            ),
+            timeout_s=60,
+            every_s=0.5,
         )
         assert sum("modbus-sunspec" in d["tags"] for d in online) == 2
 
@@ -99,8 +116,12 @@ def test_the_demo_runs_a_fleet_on_optimized_schedules_that_earn_money_and_restar
             return total
 
         # the check-in interval gives one executed ack per device; more means the optimized plan runs too
-        wait_for("optimized intervals executed and acknowledged", lambda: executed() > DEVICES or None,
-                 timeout_s=90, every_s=1.0)
+        wait_for(
+            "optimized intervals executed and acknowledged",
+            lambda: executed() > DEVICES or None,
+            timeout_s=90,
+            every_s=1.0,
+        )
         tomorrow = (utcnow().astimezone(ZoneInfo("Europe/Oslo")) + timedelta(days=1)).date()
         bids = api.get("/api/v1/market/bids", params={"market": "NP", "day": tomorrow.isoformat()})
         assert bids.status_code == 200, bids.text

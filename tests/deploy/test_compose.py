@@ -65,8 +65,19 @@ def test_every_service_has_an_image_or_a_build() -> None:
 
 
 def test_the_stack_has_every_part() -> None:
-    assert {"postgres", "redis", "rabbitmq", "mosquitto", "migrate", "broker-config", "server", "worker",
-            "worker-mqtt", "prometheus", "grafana"} <= set(_services())
+    assert {
+        "postgres",
+        "redis",
+        "rabbitmq",
+        "mosquitto",
+        "migrate",
+        "broker-config",
+        "server",
+        "worker",
+        "worker-mqtt",
+        "prometheus",
+        "grafana",
+    } <= set(_services())
 
 
 def test_long_running_services_have_health_checks() -> None:

@@ -56,7 +56,8 @@ def _stages(path: Path) -> list[Stage]:
 
 def _dockerignore() -> list[str]:
     return [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
@@ -113,11 +114,15 @@ def test_what_the_images_copy_exists_and_is_in_the_build_context(dockerfile: Pat
 
 
 def test_the_dockerignore_keeps_local_state_and_secrets_out() -> None:
-    for path in (".venv", ".git", "data", "gridpilot/dashboard/assets/node_modules", "deploy/compose/.env",
-                 "tests"):
+    for path in (".venv", ".git", "data", "gridpilot/dashboard/assets/node_modules", "deploy/compose/.env", "tests"):
         assert _ignored(path), path
-    for path in ("pyproject.toml", "constraints.txt", "README.md", "gridpilot",
-                 "gridpilot/dashboard/assets/package-lock.json"):
+    for path in (
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+        "gridpilot",
+        "gridpilot/dashboard/assets/package-lock.json",
+    ):
         assert not _ignored(path), path
 
 
@@ -145,8 +150,9 @@ def test_the_server_image_never_migrates_by_itself() -> None:
 
 def test_the_agent_image_installs_only_the_agent_extra() -> None:
     text = (DOCKER / "Dockerfile.agent").read_text()
-    extras = set(re.findall(r"\[(\w+)\]", " ".join(run for s in _stages(DOCKER / "Dockerfile.agent")
-                                                       for run in s.all("RUN"))))
+    extras = set(
+        re.findall(r"\[(\w+)\]", " ".join(run for s in _stages(DOCKER / "Dockerfile.agent") for run in s.all("RUN")))
+    )
     assert extras == {"agent"}
     assert "node" not in text.lower() or "npm" not in text
     runtime = _stages(DOCKER / "Dockerfile.agent")[-1]

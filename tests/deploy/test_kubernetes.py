@@ -134,7 +134,8 @@ def test_selectors_find_the_pods_they_mean() -> None:
     assert matching(_one("Service", "gridpilot-server")["spec"]["selector"]) == {"gridpilot-server"}
     assert matching(_one("Service", "gridpilot-server-pods")["spec"]["selector"]) == {"gridpilot-server"}
     assert matching(_one("Service", "gridpilot-worker-pods")["spec"]["selector"]) == {
-        "gridpilot-worker", "gridpilot-worker-mqtt"
+        "gridpilot-worker",
+        "gridpilot-worker-mqtt",
     }
     assert matching(_one("PodDisruptionBudget", "gridpilot-server")["spec"]["selector"]["matchLabels"]) == {
         "gridpilot-server"

@@ -60,7 +60,11 @@ def test_the_rules_test_can_fail(promtool: str, tmp_path: Path) -> None:
     )
     (tmp_path / "alerts_test.yml").write_text((PROMETHEUS / "alerts_test.yml").read_text())
     result = subprocess.run(
-        [promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [promtool, "test", "rules", "alerts_test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert result.returncode != 0

@@ -137,7 +137,10 @@ async def _ingest(
 ) -> IngestReport:
     async with httpx.AsyncClient(timeout=client_timeout_s, **client) as http:  # type: ignore[arg-type]
         return await ingest_once(
-            session_factory=api.app.state.session_factory, client=http, url=url, settings=api.app.state.settings,
+            session_factory=api.app.state.session_factory,
+            client=http,
+            url=url,
+            settings=api.app.state.settings,
             retry=retry,
         )
 
@@ -354,10 +357,23 @@ def cli_settings(tmp_path: Path) -> Iterator[Settings]:
 
 def test_cli_ingests_once_and_prints_a_summary(cli_settings: Settings, source: Source) -> None:
     source.script(Step(body=[schedule("bat-1"), 42]))
-    env = {"GRIDPILOT_DATA_DIR": str(cli_settings.data_dir), "GRIDPILOT_ENVIRONMENT": "test", "COLUMNS": "200",
-           "GRIDPILOT_DATABASE_URL": None, "GRIDPILOT_CONFIG": None, "GRIDPILOT_LOG_JSON": "false"}
+    env = {
+        "GRIDPILOT_DATA_DIR": str(cli_settings.data_dir),
+        "GRIDPILOT_ENVIRONMENT": "test",
+        "COLUMNS": "200",
+        "GRIDPILOT_DATABASE_URL": None,
+        "GRIDPILOT_CONFIG": None,
+        "GRIDPILOT_LOG_JSON": "false",
+    }
     args = [
-        "ingest", "schedules", "--url", f"{source.url}?token=s3cret", "--header", "X-Api-Key: k1", "--attempts", "2"
+        "ingest",
+        "schedules",
+        "--url",
+        f"{source.url}?token=s3cret",
+        "--header",
+        "X-Api-Key: k1",
+        "--attempts",
+        "2",
     ]
     result = CliRunner().invoke(cli_app, args, env=env)
     assert result.exit_code == 0, result.output

@@ -44,8 +44,14 @@ async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 
 
 async def seed_market(
-    session: AsyncSession, settings: Settings, *, first: date = FIRST, days: int = DAYS, now: datetime = NOW,
-    market: str = "NP", model: bool = True,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    first: date = FIRST,
+    days: int = DAYS,
+    now: datetime = NOW,
+    market: str = "NP",
+    model: bool = True,
 ) -> None:
     """The market's hourly prices (a weekly pattern) and, with model, a promoted naive-weekly model."""
     await store_points(session, market, TZ, hourly_points(first, days, TZ), now=now)
@@ -55,12 +61,22 @@ async def seed_market(
 
 
 async def add_device(
-    session: AsyncSession, device_id: str, *, soc: float | None = 50.0, soc_at: datetime = NOW,
-    tags: tuple[str, ...] = ("market:NP",), capacity_kwh: float = 10.0, power_kw: float = 5.0,
+    session: AsyncSession,
+    device_id: str,
+    *,
+    soc: float | None = 50.0,
+    soc_at: datetime = NOW,
+    tags: tuple[str, ...] = ("market:NP",),
+    capacity_kwh: float = 10.0,
+    power_kw: float = 5.0,
 ) -> None:
     """A battery (10–90 % SoC, 95 %/95 %) with a reported SoC."""
     device_in = DeviceIn(
-        id=device_id, name=device_id, capacity_kwh=capacity_kwh, max_charge_kw=power_kw, max_discharge_kw=power_kw,
+        id=device_id,
+        name=device_id,
+        capacity_kwh=capacity_kwh,
+        max_charge_kw=power_kw,
+        max_discharge_kw=power_kw,
         tags=list(tags),
     )
     device, _ = await device_service.register(session=session, device_in=device_in, actor=SYSTEM, now=NOW)

@@ -42,14 +42,25 @@ async def prepare(api: Api, day: date) -> None:
     """Two 1 MW / 2 MWh batteries with a plan for the day, the day's forecast and its actual prices."""
     for device_id in ("bat-a", "bat-b"):
         await api.register_device(
-            device_id, capacity_kwh=2000.0, max_charge_kw=1000.0, max_discharge_kw=1000.0, min_soc_pct=10.0,
-            max_soc_pct=90.0, charge_efficiency=1.0, discharge_efficiency=1.0,
+            device_id,
+            capacity_kwh=2000.0,
+            max_charge_kw=1000.0,
+            max_discharge_kw=1000.0,
+            min_soc_pct=10.0,
+            max_soc_pct=90.0,
+            charge_efficiency=1.0,
+            discharge_efficiency=1.0,
         )
     body = [
-        {"device_id": "bat-a", "intervals": [
-            interval(day, 2, 1, 400.0), interval(day, 3, 1, 400.0), interval(day, 17, 2, 800.0),
-            interval(day, 18, 2, 800.0),
-        ]},
+        {
+            "device_id": "bat-a",
+            "intervals": [
+                interval(day, 2, 1, 400.0),
+                interval(day, 3, 1, 400.0),
+                interval(day, 17, 2, 800.0),
+                interval(day, 18, 2, 800.0),
+            ],
+        },
         {"device_id": "bat-b", "intervals": [interval(day, 17, 2, 500.0)]},
     ]
     response = await api.client.post("/api/v1/schedules", json=body, headers=api.admin)
@@ -61,16 +72,31 @@ async def prepare(api: Api, day: date) -> None:
     assert response.status_code == 200, response.text
     async with api.app.state.session_factory() as session:
         model = ForecastModel(
-            market=MARKET, name="test", version=1, options={}, features=[], metrics={}, resolution_minutes=60,
-            unit="EUR/MWh", timezone="UTC", train_start=hour(day, 0), train_end=hour(day, 0),
-            gridpilot_version="test", artifact_path="-", promoted_at=utcnow(),
+            market=MARKET,
+            name="test",
+            version=1,
+            options={},
+            features=[],
+            metrics={},
+            resolution_minutes=60,
+            unit="EUR/MWh",
+            timezone="UTC",
+            train_start=hour(day, 0),
+            train_end=hour(day, 0),
+            gridpilot_version="test",
+            artifact_path="-",
+            promoted_at=utcnow(),
         )
         session.add(model)
         await session.flush()
         session.add_all(
             ForecastPrediction(
-                model_id=model.id, market=MARKET, delivery_start=hour(day, h), resolution_minutes=60,
-                price=FORECAST.get(h, 50.0), issued_at=utcnow() - timedelta(minutes=1),
+                model_id=model.id,
+                market=MARKET,
+                delivery_start=hour(day, h),
+                resolution_minutes=60,
+                price=FORECAST.get(h, 50.0),
+                issued_at=utcnow() - timedelta(minutes=1),
             )
             for h in range(24)
         )
@@ -86,8 +112,15 @@ async def run(api: Api, day: date, adapter: bidding.MarketAdapter | None = None)
             return None
 
         result = await bidding_service.run(
-            session=session, market=MARKET, day=day, rules=bidding.MarketRules(), adapter=exchange,
-            exchange="simulated", sleep=no_wait, policy=schedule_policy(api.app.state.settings), now=utcnow(),
+            session=session,
+            market=MARKET,
+            day=day,
+            rules=bidding.MarketRules(),
+            adapter=exchange,
+            exchange="simulated",
+            sleep=no_wait,
+            policy=schedule_policy(api.app.state.settings),
+            now=utcnow(),
         )
         await session.commit()
         return result
@@ -148,8 +181,13 @@ async def test_a_failed_submission_is_resent_under_its_key_and_never_twice(api: 
 async def test_demand_response_takes_precedence_in_the_stored_decisions(api: Api) -> None:
     day = tomorrow()
     await prepare(api, day)
-    event = {"market": MARKET, "kind": "increase_export", "start": rfc(hour(day, 10)), "end": rfc(hour(day, 11)),
-             "requested_mw": 0.5}
+    event = {
+        "market": MARKET,
+        "kind": "increase_export",
+        "start": rfc(hour(day, 10)),
+        "end": rfc(hour(day, 11)),
+        "requested_mw": 0.5,
+    }
     response = await api.client.post("/api/v1/market/demand-response", json=event, headers=api.admin)
     assert response.status_code == 201, response.text
     assert response.json()["created_by"] == "operator:root"
@@ -168,8 +206,13 @@ async def test_demand_response_takes_precedence_in_the_stored_decisions(api: Api
 )
 async def test_a_bad_event_names_the_field_and_stores_nothing(api: Api, change: dict[str, str], pointer: str) -> None:
     await prepare(api, tomorrow())
-    event = {"market": MARKET, "kind": "reduce_consumption", "start": "2026-11-24T10:00:00Z",
-             "end": "2026-11-24T12:00:00Z", **change}
+    event = {
+        "market": MARKET,
+        "kind": "reduce_consumption",
+        "start": "2026-11-24T10:00:00Z",
+        "end": "2026-11-24T12:00:00Z",
+        **change,
+    }
     event["end"] = event["start"] if event["end"] == "START" else event["end"]
     response = await api.client.post("/api/v1/market/demand-response", json=event, headers=api.admin)
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
@@ -178,7 +221,10 @@ async def test_a_bad_event_names_the_field_and_stores_nothing(api: Api, change: 
 
 async def test_refusals_are_specific(api: Api) -> None:
     event = {
-        "market": "NOPE", "kind": "increase_export", "start": "2026-11-24T10:00:00Z", "end": "2026-11-24T11:00:00Z"
+        "market": "NOPE",
+        "kind": "increase_export",
+        "start": "2026-11-24T10:00:00Z",
+        "end": "2026-11-24T11:00:00Z",
     }
     assert (await api.client.post("/api/v1/market/demand-response", json=event, headers=api.viewer)).status_code == 403
     assert (await api.client.post("/api/v1/market/demand-response", json=event, headers=api.admin)).status_code == 404
@@ -209,6 +255,9 @@ async def test_the_cli_runs_the_day_once_and_shows_it(cli_settings: Settings, ap
     assert "schedules updated: 1" in first.output and "bought 0.4 MWh, sold 1.3 MWh" in first.output
     second = await asyncio.to_thread(runner.invoke, full_app(), ["bids", "run", "--market", MARKET, "--day", str(day)])
     assert second.exit_code == 0 and "nothing sent again" in second.output
-    bad = await asyncio.to_thread(runner.invoke, full_app(), ["bids", "run", "--market", MARKET, "--day", str(day),
-                                                              "--price-floor", "10", "--price-cap", "5"])
+    bad = await asyncio.to_thread(
+        runner.invoke,
+        full_app(),
+        ["bids", "run", "--market", MARKET, "--day", str(day), "--price-floor", "10", "--price-cap", "5"],
+    )
     assert bad.exit_code == 2 and "price_floor" in bad.output

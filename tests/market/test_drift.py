@@ -29,16 +29,28 @@ async def test_only_the_drifting_devices_rest_of_the_day_is_replaced(settings: S
                 await add_device(session, device_id, soc=50.0)
             await session.commit()
         await fleet_jobs.plan_day(
-            session_factory=factory, settings=settings, cache=cache(), solver=SOLVER, publisher=None, market="NP",
-            day=DAY, now=NOW,
+            session_factory=factory,
+            settings=settings,
+            cache=cache(),
+            solver=SOLVER,
+            publisher=None,
+            market="NP",
+            day=DAY,
+            now=NOW,
         )
         day_start, day_end = day_bounds(DAY, TZ)
         async with factory() as session:
-            operator = {"device_id": "operator", "intervals": [Interval(PERIOD, PERIOD + timedelta(hours=1),
-                                                                        Mode.CHARGE, 1.0).to_json()]}
+            operator = {
+                "device_id": "operator",
+                "intervals": [Interval(PERIOD, PERIOD + timedelta(hours=1), Mode.CHARGE, 1.0).to_json()],
+            }
             await schedule_service.submit(
-                session=session, raws=[operator], actor=SYSTEM, now=NOW, policy=schedule_service.schedule_policy(
-                    settings), batch=False,
+                session=session,
+                raws=[operator],
+                actor=SYSTEM,
+                now=NOW,
+                policy=schedule_service.schedule_policy(settings),
+                batch=False,
             )
             before = await _views(session, INTRADAY)
             limits = device_service.battery_limits(await device_service.get(session=session, device_id="drifted"))
@@ -52,7 +64,12 @@ async def test_only_the_drifting_devices_rest_of_the_day_is_replaced(settings: S
             await session.commit()
 
         report = await fleet_jobs.correct_drift(
-            session_factory=factory, settings=settings, cache=cache(), solver=SOLVER, publisher=None, market="NP",
+            session_factory=factory,
+            settings=settings,
+            cache=cache(),
+            solver=SOLVER,
+            publisher=None,
+            market="NP",
             now=INTRADAY,
         )
 

@@ -52,8 +52,11 @@ def _session(adapter: RecordedPlatform) -> requests.Session:
 def test_three_days_with_the_25_hour_day_read_to_utc_hours() -> None:
     platform = RecordedPlatform("entsoe_a44_be_2024-10-26_28.xml")
     batch = fetch_day_ahead(
-        api_key="recorded-token", area="BE", session=_session(platform),
-        start=datetime(2024, 10, 26, tzinfo=BRUSSELS), end=datetime(2024, 10, 29, tzinfo=BRUSSELS),
+        api_key="recorded-token",
+        area="BE",
+        session=_session(platform),
+        start=datetime(2024, 10, 26, tzinfo=BRUSSELS),
+        end=datetime(2024, 10, 29, tzinfo=BRUSSELS),
     )
     first = platform.queries[0]
     assert first["documentType"] == ["A44"] and first["in_Domain"] == ["10YBE----------2"]
@@ -74,8 +77,11 @@ def test_no_data_is_a_clear_error() -> None:
     platform = RecordedPlatform("entsoe_no_matching_data.xml")
     with pytest.raises(EntsoeSourceError, match="no day-ahead prices for BE"):
         fetch_day_ahead(
-            api_key="t", area="BE", session=_session(platform),
-            start=datetime(2030, 1, 1, tzinfo=BRUSSELS), end=datetime(2030, 1, 2, tzinfo=BRUSSELS),
+            api_key="t",
+            area="BE",
+            session=_session(platform),
+            start=datetime(2030, 1, 1, tzinfo=BRUSSELS),
+            end=datetime(2030, 1, 2, tzinfo=BRUSSELS),
         )
 
 

@@ -113,8 +113,7 @@ async def test_served_forecasts_are_logged_and_scored_once_actuals_arrive(seeded
     errors = await seeded.client.get("/api/v1/market/forecast-errors", params={"market": "NP"}, headers=seeded.viewer)
     assert errors.json()["periods"] == 0 and errors.json()["mae"] is None
     actuals = [
-        {"delivery_start": start.isoformat(), "price": price + 2.0}
-        for start, price in hourly_points(NEXT, 1, TZ)
+        {"delivery_start": start.isoformat(), "price": price + 2.0} for start, price in hourly_points(NEXT, 1, TZ)
     ]
     posted = await seeded.client.post(
         "/api/v1/market/prices", json={"market": "NP", "prices": actuals}, headers=seeded.admin

@@ -21,8 +21,9 @@ def seed(settings: Settings) -> None:
     async def run() -> None:
         async with database(settings) as factory, factory() as session:
             await seed_market(session, settings, first=today - timedelta(days=56), days=57, now=now)
-            await seed_market(session, settings, first=today - timedelta(days=9), days=10, now=now, market="BE",
-                              model=False)
+            await seed_market(
+                session, settings, first=today - timedelta(days=9), days=10, now=now, market="BE", model=False
+            )
             await seed_market(session, settings, first=today - timedelta(days=9), days=10, now=now, market="DE")
             for n in range(3):
                 await add_device(session, f"bat-{n}", soc=30.0 + 10 * n, soc_at=now)

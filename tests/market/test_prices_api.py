@@ -43,16 +43,23 @@ async def test_a_bad_batch_lists_every_violation_and_stores_nothing(api: Api) ->
     fixed = [DAY[0], {"delivery_start": DAY[0]["delivery_start"], "price": 1}]
     response = await api.client.post(
         "/api/v1/market/prices",
-        json={"market": "NP", "resolution_minutes": 15, "prices": [*fixed, {**DAY[1], "delivery_start":
-              "2024-05-01T01:07:00+02:00"}]},
+        json={
+            "market": "NP",
+            "resolution_minutes": 15,
+            "prices": [*fixed, {**DAY[1], "delivery_start": "2024-05-01T01:07:00+02:00"}],
+        },
         headers=api.admin,
     )
     assert response.status_code == 422
     errors = {e["pointer"]: e["code"] for e in response.json()["errors"]}
-    assert errors == {"/prices/1/delivery_start": "duplicate", "/prices/2/delivery_start": "off_grid",
-                      "/timezone": "required"}
+    assert errors == {
+        "/prices/1/delivery_start": "duplicate",
+        "/prices/2/delivery_start": "off_grid",
+        "/timezone": "required",
+    }
     unknown = await api.client.get(
-        "/api/v1/market/prices", params={"market": "NP", "start": "2024-01-01T00:00Z", "end": "2025-01-01T00:00Z"},
+        "/api/v1/market/prices",
+        params={"market": "NP", "start": "2024-01-01T00:00Z", "end": "2025-01-01T00:00Z"},
         headers=api.viewer,
     )
     assert unknown.status_code == 404

@@ -54,9 +54,14 @@ def problems(count: int, seed: int = 6) -> list[DispatchProblem]:
     return [
         DispatchProblem(
             battery=Battery(
-                capacity_kwh=float(rng.uniform(5, 2000)), max_charge_kw=float(rng.uniform(1, 1000)),
-                max_discharge_kw=float(rng.uniform(1, 1000)), charge_efficiency=0.95, discharge_efficiency=0.9,
-                min_soc_pct=10, max_soc_pct=90, degradation_cost_per_mwh=float(rng.uniform(0, 5)),
+                capacity_kwh=float(rng.uniform(5, 2000)),
+                max_charge_kw=float(rng.uniform(1, 1000)),
+                max_discharge_kw=float(rng.uniform(1, 1000)),
+                charge_efficiency=0.95,
+                discharge_efficiency=0.9,
+                min_soc_pct=10,
+                max_soc_pct=90,
+                degradation_cost_per_mwh=float(rng.uniform(0, 5)),
             ),
             prices_per_mwh=rng.normal(40, 30, 24),
             step_minutes=60,
@@ -69,8 +74,11 @@ def problems(count: int, seed: int = 6) -> list[DispatchProblem]:
 
 def same(left: list[Dispatch], right: list[Dispatch]) -> bool:
     return len(left) == len(right) and all(
-        np.array_equal(a.charge_kw, b.charge_kw) and np.array_equal(a.discharge_kw, b.discharge_kw)
-        and np.array_equal(a.soc_pct, b.soc_pct) and a.objective == b.objective and a.method == b.method
+        np.array_equal(a.charge_kw, b.charge_kw)
+        and np.array_equal(a.discharge_kw, b.discharge_kw)
+        and np.array_equal(a.soc_pct, b.soc_pct)
+        and a.objective == b.objective
+        and a.method == b.method
         and a.warnings == b.warnings
         for a, b in zip(left, right, strict=True)
     )
@@ -80,8 +88,10 @@ async def test_the_wire_format_carries_problems_and_plans_exactly() -> None:
     given = problems(5)
     decoded = decode_problems(encode_problems(given))
     assert all(
-        a.battery == b.battery and np.array_equal(a.prices_per_mwh, b.prices_per_mwh)
-        and a.initial_soc_pct == b.initial_soc_pct and a.final_soc_pct == b.final_soc_pct
+        a.battery == b.battery
+        and np.array_equal(a.prices_per_mwh, b.prices_per_mwh)
+        and a.initial_soc_pct == b.initial_soc_pct
+        and a.final_soc_pct == b.final_soc_pct
         for a, b in zip(given, decoded, strict=True)
     )
     plans = await InProcessSolver().solve(given)
@@ -105,8 +115,13 @@ async def test_a_fleet_run_through_rabbitmq_stores_what_an_in_process_run_would(
                 await add_device(session, f"bat-{n}", soc=10.0 + 10 * n)
             await session.commit()
         arguments: dict[str, object] = {
-            "session_factory": factory, "settings": amqp, "cache": cache(), "publisher": None, "market": "NP",
-            "day": DAY, "now": NOW,
+            "session_factory": factory,
+            "settings": amqp,
+            "cache": cache(),
+            "publisher": None,
+            "market": "NP",
+            "day": DAY,
+            "now": NOW,
         }
         async with worker(amqp):
             through_rabbit = await fleet_jobs.plan_day(solver=RabbitSolver(amqp), **arguments)  # type: ignore[arg-type]

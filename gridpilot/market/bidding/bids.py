@@ -131,7 +131,10 @@ def build_bids(
     positions = [portfolio_mw(plan_list, hour) for hour in range(len(hours))]
     efficiency = min((plan.round_trip_efficiency for plan in plan_list), default=1.0)
     value = valuation(
-        positions, forecast, round_trip_efficiency=efficiency, wear_cost_per_mwh=wear_cost_per_mwh,
+        positions,
+        forecast,
+        round_trip_efficiency=efficiency,
+        wear_cost_per_mwh=wear_cost_per_mwh,
         stored_value_per_mwh=stored_value_per_mwh,
     )
     decisions = []
@@ -142,7 +145,11 @@ def build_bids(
 
 
 def _decide(
-    start: datetime, position: float, forecast: float, value: Valuation, rules: MarketRules,
+    start: datetime,
+    position: float,
+    forecast: float,
+    value: Valuation,
+    rules: MarketRules,
     response: HourResponse | None,
 ) -> Decision:
     """One hour's decision and bid."""

@@ -29,8 +29,15 @@ class DevicePlan:
 
     def __post_init__(self) -> None:
         numbers = (
-            self.capacity_mwh, self.max_charge_mw, self.max_discharge_mw, self.initial_soc_pct, self.min_soc_pct,
-            self.max_soc_pct, self.charge_efficiency, self.discharge_efficiency, *self.planned_mw,
+            self.capacity_mwh,
+            self.max_charge_mw,
+            self.max_discharge_mw,
+            self.initial_soc_pct,
+            self.min_soc_pct,
+            self.max_soc_pct,
+            self.charge_efficiency,
+            self.discharge_efficiency,
+            *self.planned_mw,
         )
         if not all(math.isfinite(value) for value in numbers):
             raise ValueError(f"device {self.device_id!r}: every number of the plan must be finite")

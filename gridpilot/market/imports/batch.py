@@ -88,8 +88,11 @@ def screen(points: list[PricePoint], *, resolution_minutes: int) -> Screened:
         group = by_start[start]
         if (start - anchor) % step:
             errors.extend(
-                RowError(p.line, f"{start.isoformat()} is off the {resolution_minutes}-minute grid that starts at "
-                         f"{anchor.isoformat()}")
+                RowError(
+                    p.line,
+                    f"{start.isoformat()} is off the {resolution_minutes}-minute grid that starts at "
+                    f"{anchor.isoformat()}",
+                )
                 for p in group
             )
             continue

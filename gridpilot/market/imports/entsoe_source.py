@@ -28,7 +28,12 @@ def area_timezone(area: str) -> str:
 
 
 def fetch_day_ahead(
-    *, api_key: str, area: str, start: datetime, end: datetime, session: requests.Session | None = None,
+    *,
+    api_key: str,
+    area: str,
+    start: datetime,
+    end: datetime,
+    session: requests.Session | None = None,
     timeout_s: int = 60,
 ) -> PriceBatch:
     """The area's day-ahead prices with start <= delivery start < end, as a batch in EUR/MWh."""

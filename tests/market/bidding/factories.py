@@ -17,7 +17,12 @@ def hours(count: int = 24) -> list[datetime]:
 def plan(device_id: str, planned: list[float], **fields: float) -> DevicePlan:
     """A 1 MW / 2 MWh battery at 50 % with the given hourly positions, lossless unless told."""
     values: dict[str, float] = {
-        "capacity_mwh": 2.0, "max_charge_mw": 1.0, "max_discharge_mw": 1.0, "initial_soc_pct": 50.0,
-        "min_soc_pct": 10.0, "max_soc_pct": 90.0, **fields,
+        "capacity_mwh": 2.0,
+        "max_charge_mw": 1.0,
+        "max_discharge_mw": 1.0,
+        "initial_soc_pct": 50.0,
+        "min_soc_pct": 10.0,
+        "max_soc_pct": 90.0,
+        **fields,
     }
     return DevicePlan(device_id=device_id, planned_mw=tuple(planned), **values)  # type: ignore[arg-type]

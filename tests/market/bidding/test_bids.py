@@ -64,9 +64,7 @@ def test_a_position_below_the_minimum_is_stored_not_bid() -> None:
 
 def test_the_portfolio_is_netted_and_capped() -> None:
     plans = [plan("a", [-1.0]), plan("b", [-1.0]), plan("c", [0.4])]
-    [decision] = build_bids(
-        plans=plans, hours=hours(1), forecast=[80.0], rules=MarketRules(portfolio_capacity_mw=1.5)
-    )
+    [decision] = build_bids(plans=plans, hours=hours(1), forecast=[80.0], rules=MarketRules(portfolio_capacity_mw=1.5))
     assert decision.position_mw == pytest.approx(-1.6)
     assert decision.bid is not None and decision.bid.quantity_mw == 1.5
     assert "capped at the portfolio capacity of 1.5 MW" in decision.reason

@@ -65,7 +65,10 @@ def test_the_event_overrides_economics_in_the_bid() -> None:
     forecast = [10.0, 200.0]  # the plan charges in hour 0; the event wants export there anyway
     response = apply_demand_response([plan("a", [0.8, -0.7])], hours(2), [event(EXPORT, 0, 1, id_=7)])
     decisions = build_bids(
-        plans=response.plans, hours=hours(2), forecast=forecast, rules=MarketRules(price_floor=-500),
+        plans=response.plans,
+        hours=hours(2),
+        forecast=forecast,
+        rules=MarketRules(price_floor=-500),
         responses=response.responses,
     )
     first = decisions[0]

@@ -13,9 +13,13 @@ from tests.market.bidding.factories import hours, plan
 
 def limits(p: DevicePlan) -> BatteryLimits:
     return BatteryLimits(
-        capacity_kwh=p.capacity_mwh * 1000, max_charge_kw=p.max_charge_mw * 1000,
-        max_discharge_kw=p.max_discharge_mw * 1000, min_soc_pct=p.min_soc_pct, max_soc_pct=p.max_soc_pct,
-        charge_efficiency=p.charge_efficiency, discharge_efficiency=p.discharge_efficiency,
+        capacity_kwh=p.capacity_mwh * 1000,
+        max_charge_kw=p.max_charge_mw * 1000,
+        max_discharge_kw=p.max_discharge_mw * 1000,
+        min_soc_pct=p.min_soc_pct,
+        max_soc_pct=p.max_soc_pct,
+        charge_efficiency=p.charge_efficiency,
+        discharge_efficiency=p.discharge_efficiency,
     )
 
 
@@ -44,8 +48,9 @@ def test_a_rejected_charge_limits_a_later_sale_and_says_so() -> None:
 
 
 def test_schedules_merge_equal_hours_and_pass_the_validator() -> None:
-    p = plan("a", [0.5, 0.5, 0.0, -0.3333333, -0.8], charge_efficiency=0.95, discharge_efficiency=0.95,
-             initial_soc_pct=30)
+    p = plan(
+        "a", [0.5, 0.5, 0.0, -0.3333333, -0.8], charge_efficiency=0.95, discharge_efficiency=0.95, initial_soc_pct=30
+    )
     delivered = apply_acceptance([p], [0.5, 0.5, 0.0, -0.3333333, -0.8]).plans[0]
     schedule = schedule_json(delivered, hours(5))
     assert schedule is not None
