@@ -533,7 +533,7 @@ def run_jitter(
                 while worker.poll() is None:
                     progress.update(task, completed=time.monotonic() - started)
                     time.sleep(1)
-            output = worker.stdout.read() if worker.stdout else b""  # type: ignore[union-attr]
+            output = worker.stdout.read() if worker.stdout else b""
         if worker.returncode != 0:
             raise RuntimeError(f"jitter worker failed: {(workdir / f'{device_id}.worker.log').read_text()[-3000:]}")
         result: dict[str, Any] = json.loads(output)

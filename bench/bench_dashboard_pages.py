@@ -37,9 +37,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from provenance import free_port, git_revision
+from sqlalchemy import Table
 from throwaway_pg import throwaway_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +166,7 @@ async def seed(settings: Settings, devices: int) -> None:
             )
             await session.commit()
             log(f"  {devices} devices, {len(heartbeat_rows)} heartbeats, {len(latest_rows)} latest points")
-            await _seed_schedules(session, [row["id"] for row in device_rows], now, rng)
+            await _seed_schedules(session, [cast(str, row["id"]) for row in device_rows], now, rng)
             await _seed_page_device(session, now, rng)
             await session.commit()
     finally:
@@ -263,7 +264,7 @@ async def _seed_page_device(session: Any, now: datetime, rng: random.Random) -> 
     )
     start = now.replace(minute=0, second=0) - timedelta(hours=12)
     result = await session.execute(
-        Schedule.__table__.insert().returning(Schedule.id),
+        cast(Table, Schedule.__table__).insert().returning(Schedule.id),
         [
             {
                 "device_id": PAGE_DEVICE,
@@ -282,7 +283,7 @@ async def _seed_page_device(session: Any, now: datetime, rng: random.Random) -> 
         begin = start + timedelta(minutes=30 * k)
         done = begin + timedelta(minutes=30) <= now
         interval_id = await session.scalar(
-            ScheduleInterval.__table__.insert().returning(ScheduleInterval.id),
+            cast(Table, ScheduleInterval.__table__).insert().returning(ScheduleInterval.id),
             {
                 "schedule_id": schedule_id,
                 "position": k,

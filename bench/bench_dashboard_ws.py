@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import httpx
 import redis.asyncio as redis
@@ -143,7 +144,7 @@ async def register(url: str, key: str, count: int) -> list[tuple[str, dict[str, 
             }
             answer = await client.post("/api/v1/devices", json=body)
             assert answer.status_code == 201, answer.text
-            devices.append((body["id"], {"Authorization": f"Bearer {answer.json()['credential']}"}))
+            devices.append((cast(str, body["id"]), {"Authorization": f"Bearer {answer.json()['credential']}"}))
     return devices
 
 
@@ -233,7 +234,10 @@ def report(run: Run) -> str:
         missing += run.clients - len(times)
         deliveries += times
         all_clients.append(max(times) if len(times) == run.clients else float("inf"))  # a miss counts as never
-    ms = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
+
+    def ms(s: float) -> str:
+        return f"{s * 1000:.0f} ms"
+
     return (
         f"| {run.label} | {run.clients} | {len(run.sent)} | {ms(percentile(all_clients, 50))} | "
         f"{ms(percentile(all_clients, 95))} | {ms(max(all_clients))} | {ms(percentile(deliveries, 50))} | "
@@ -298,7 +302,7 @@ async def publish_cost(args: argparse.Namespace, database: str, data_dir: Path) 
     from gridpilot.messaging.queue import InProcessQueue
     from gridpilot.protocol.mqtt import Channel, encode
 
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         environment="test",
         log_json=False,
         data_dir=data_dir,
@@ -389,12 +393,12 @@ async def publish_cost(args: argparse.Namespace, database: str, data_dir: Path) 
         for _ in range(reps):
             wire = encode_events(built)
         encoding = (time.perf_counter() - began) / reps
-        client = redis.Redis.from_url(REDIS_URL)
+        redis_client = redis.Redis.from_url(REDIS_URL)
         began = time.perf_counter()
         for _ in range(reps):
-            await client.publish(f"{prefix}:live", wire)
+            await redis_client.publish(f"{prefix}:live", wire)
         round_trip = (time.perf_counter() - began) / reps
-        await client.aclose()
+        await redis_client.aclose()
     finally:
         await bus.close()
         listener.terminate()

@@ -15,7 +15,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ def read_market(market: str) -> pd.DataFrame:
 
 def daily_prices(frame: pd.DataFrame) -> np.ndarray:
     """The last 364 days of real prices, one row per day."""
-    return frame["Real price"].to_numpy()[-DAYS * 24 :].reshape(DAYS, 24)
+    return cast(np.ndarray, frame["Real price"].to_numpy()[-DAYS * 24 :].reshape(DAYS, 24))
 
 
 def quarter_hours(days: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -103,8 +103,9 @@ def main(
     ] = None,
 ) -> None:
     """Time the optimizer, evaluate the published forecasts, print the markdown for docs/benchmarks.md."""
-    if emhass is not None or peer_json is not None:
-        compare_peer(emhass or peer_json, json_out)
+    peer = emhass or peer_json
+    if peer is not None:
+        compare_peer(peer, json_out)
         return
     started = datetime.now(UTC)
     frames = {market: read_market(market) for market in MARKETS}

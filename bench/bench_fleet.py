@@ -429,9 +429,10 @@ class Observer:
 
     def __init__(self, port: int) -> None:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         self.seen: dict[tuple[str, int], float] = {}
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-observer-{os.getpid()}")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-observer-{os.getpid()}")
         self._client.on_message = self._on_message
         self._client.on_connect = lambda client, *_: client.subscribe(f"{PREFIX}/devices/+/schedule", qos=1)
         self._client.connect(HOST, port)
@@ -593,13 +594,14 @@ class Bench:
         self.fleet = Fleet(procs)
         self.fleet.follow()
         started = time.monotonic()
-        n = self.args.devices
+        n: int = self.args.devices
 
         def connected() -> bool:
             assert self.fleet is not None
             if (gone := self.fleet.exited()) is not None:
                 raise BenchError(f"the fleet exited:\n{gone.tail()}")
-            return self.fleet.latest.get("mqtt_connected", 0) >= n
+            connected_count: int = self.fleet.latest.get("mqtt_connected", 0)
+            return connected_count >= n
 
         ok = wait_until("every agent on MQTT", connected, self.args.connect_timeout_s, 1)
         elapsed = time.monotonic() - started
@@ -650,7 +652,7 @@ class Bench:
         return asyncio.run(self.query(sql, *params))
 
     def phase_push(self, credentials: dict[str, str], phase: str = "push") -> None:
-        n = self.args.devices
+        n: int = self.args.devices
         observer = Observer(self.broker_port)
         time.sleep(2)  # the retained views of earlier versions arrive first
         lead = self.args.lead_s
@@ -866,8 +868,8 @@ class Bench:
             for p in self.procs.items
             if p.name in cpu_before and p.popen.poll() is None
         }
-        for name, command in SERVICES.items():
-            used[name] = round(service_cpu_seconds(command) - services_before[name], 1)
+        for name, process_name in SERVICES.items():
+            used[name] = round(service_cpu_seconds(process_name) - services_before[name], 1)
         span = last - finished_gen["started"]
         self.results.add(
             "load",

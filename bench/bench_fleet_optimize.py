@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -112,7 +113,7 @@ async def seed(settings: Settings, devices: int) -> datetime:
         log(f"{min(first + 500, devices)} devices registered")
     log(f"registering took {time.perf_counter() - began:.1f} s")
     await engine.dispose()
-    return starts[-1]
+    return cast(datetime, starts[-1])
 
 
 async def forget_schedules(settings: Settings) -> None:
@@ -146,7 +147,7 @@ async def workers(settings: Settings, count: int) -> AsyncIterator[None]:
                     async with connection.channel() as channel:
                         queue = await channel.declare_queue(task_queue(settings.amqp_prefix), passive=True)
                         result = queue.declaration_result
-                        if result is not None and result.consumer_count >= count:
+                        if result is not None and result.consumer_count is not None and result.consumer_count >= count:
                             break
                 await asyncio.sleep(0.5)
             else:
@@ -219,7 +220,7 @@ def main() -> None:
     load_before = os.getloadavg()
     results: dict[str, dict[str, float]] = {}
     with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             environment="test",
             database_url=url,
             data_dir=Path(data_dir),

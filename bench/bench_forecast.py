@@ -8,6 +8,7 @@ come from the same file. Progress goes to stderr, a markdown table to stdout.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -68,7 +69,7 @@ def main(
                     model_name=model,
                     test_days=test_days,
                     jobs=jobs,
-                    on_days_done=lambda count, task=task, progress=progress: progress.advance(task, count),
+                    on_days_done=functools.partial(progress.advance, task),
                 )
                 seconds = time.perf_counter() - began
             summary = result.summary

@@ -28,7 +28,6 @@ import json
 import logging
 import random
 import resource
-import socket
 import sys
 import time
 import uuid
@@ -137,17 +136,17 @@ class LightDevice:
             self.ack_mids.discard(mid)
             self.acks_sent += 1
 
-    def on_socket_open(self, client: paho.Client, _data: object, sock: socket.socket) -> None:
+    def on_socket_open(self, client: paho.Client, _data: object, sock: paho.SocketLike) -> None:
         self.loop.add_reader(sock, client.loop_read)
 
-    def on_socket_close(self, _client: paho.Client, _data: object, sock: socket.socket) -> None:
+    def on_socket_close(self, _client: paho.Client, _data: object, sock: paho.SocketLike) -> None:
         self.loop.remove_reader(sock)
         self.loop.remove_writer(sock)
 
-    def on_socket_register_write(self, client: paho.Client, _data: object, sock: socket.socket) -> None:
+    def on_socket_register_write(self, client: paho.Client, _data: object, sock: paho.SocketLike) -> None:
         self.loop.add_writer(sock, client.loop_write)
 
-    def on_socket_unregister_write(self, _client: paho.Client, _data: object, sock: socket.socket) -> None:
+    def on_socket_unregister_write(self, _client: paho.Client, _data: object, sock: paho.SocketLike) -> None:
         self.loop.remove_writer(sock)
 
     def topic(self, channel: Channel) -> str:
