@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,20 +11,49 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpilot.market.backtest import read_price_csv
+from gridpilot.market.backtest import MissingColumnError, read_price_csv
 from gridpilot.market.dispatch import Battery
-from gridpilot.market.evaluation import STANDARD_BATTERY, ArbitrageEvaluation, evaluate_arbitrage, same_hour_yesterday
-from gridpilot.market.forecasting.shape import PlanningRule
+from gridpilot.market.dispatch.inputs import MAX_PRICE_PER_MWH
+from gridpilot.market.evaluation import (
+    STANDARD_BATTERY,
+    ArbitrageEvaluation,
+    evaluate_on_shared_days,
+    same_hour_yesterday,
+)
+from gridpilot.market.forecasting.shape import PLAN_ON_FORECAST, PlanningRule
 from gridpilot.market.household import HOME_BATTERY, HouseholdEvaluation, evaluate_household, synthetic_household
 
 app = typer.Typer(help="Evaluate dispatch on forecasts, settled on actual prices.", no_args_is_help=True)
 
 
-def _read_column(path: Path, column: str, hint: str) -> pd.Series:
+def _read_column(path: Path, column: str, file_hint: str, column_hint: str) -> pd.Series:
+    """One column of a CSV; a usage error names the option at fault: the column's name, or the file."""
     try:
         return read_price_csv(path, column).prices
+    except MissingColumnError as exc:
+        raise typer.BadParameter(str(exc), param_hint=column_hint) from None
     except (ValueError, KeyError) as exc:
-        raise typer.BadParameter(str(exc), param_hint=hint) from None
+        raise typer.BadParameter(str(exc), param_hint=file_hint) from None
+
+
+def _read_prices(path: Path, column: str, file_hint: str, column_hint: str) -> pd.Series:
+    """A column of prices the optimizer accepts: beyond ±MAX_PRICE_PER_MWH a value is a unit or typing mistake."""
+    prices = _read_column(path, column, file_hint, column_hint)
+    beyond = prices.index[prices.abs() > MAX_PRICE_PER_MWH]
+    if len(beyond):
+        raise typer.BadParameter(
+            f"{path}: {column!r} at {beyond[0]} is {prices[beyond[0]]:g}, beyond ±{MAX_PRICE_PER_MWH:g} per MWh",
+            param_hint=file_hint,
+        )
+    return prices
+
+
+def _finite_scale(value: float) -> float:
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, not {value:g}")
+    if value < 0:
+        raise typer.BadParameter(f"must be at least 0, not {value:g}")
+    return value
 
 
 @app.command()
@@ -44,25 +74,32 @@ def dispatch(
     ] = 0,
     shape_scale: Annotated[
         float,
-        typer.Option(min=0.0, help="Then stretch each day's forecast around its mean by this factor (1: none)"),
+        typer.Option(
+            callback=_finite_scale,
+            help="Then stretch each day's forecast around its mean by this factor, at least 0 (1: none)",
+        ),
     ] = 1.0,
 ) -> None:
     """Dispatch the standard battery (1 MW / 2 MWh, 95 %/95 %, SoC 10-90 %, 50 % at each day's start and end)
     on the forecast, one optimization per day, settle on the actual price; compare with perfect foresight.
     The shape options change what the forecast's plans are made on, not same hour yesterday's."""
-    actual = _read_column(prices_csv, price_column, "--price-column")
-    forecast = _read_column(forecasts or prices_csv, forecast_column, "--forecast-column").dropna()
+    actual = _read_prices(prices_csv, price_column, "PRICES_CSV", "--price-column")
+    forecast_hint = "PRICES_CSV" if forecasts is None else "--forecasts"
+    forecast = _read_prices(forecasts or prices_csv, forecast_column, forecast_hint, "--forecast-column").dropna()
     forecast = forecast[forecast.index.isin(actual.index)]
     if forecast.empty:
         raise typer.BadParameter("no forecast period matches a period of the prices", param_hint="--forecasts")
     window = actual.loc[forecast.index]
     naive = same_hour_yesterday(actual).loc[forecast.index]
     rule = PlanningRule(shape_scale=shape_scale, correction_days=shape_correction_days)
-    results = {
-        _label(forecast_column, rule): evaluate_arbitrage(window, forecast, last_days=days, rule=rule),
-        "same hour yesterday": evaluate_arbitrage(window, naive, last_days=days),
-    }
-    _print(Console(), results)
+    console = Console()
+    plans = {_label(forecast_column, rule): (forecast, rule), "same hour yesterday": (naive, PLAN_ON_FORECAST)}
+    try:
+        results = evaluate_on_shared_days(window, plans, last_days=days)
+    except ValueError as exc:  # e.g. a shape scale that stretches a forecast beyond what the optimizer accepts
+        console.print(f"[red]evaluation failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print(console, results)
 
 
 @app.command()
@@ -92,7 +129,7 @@ def household(
     """A household's electricity bill with no battery, the self-consumption rule, and the optimizer: with the
     day's load and PV known (an upper bound), planned again every period on a forecast (what a controller on
     site can do), and planned on yesterday's load and PV and run blindly. Battery 95 %/95 %, SoC 10-90 %."""
-    prices = _read_column(prices_csv, price_column, "--price-column")
+    prices = _read_column(prices_csv, price_column, "PRICES_CSV", "--price-column")
     try:
         battery = Battery(
             capacity_kwh=capacity_kwh,
@@ -118,7 +155,7 @@ def household(
 def _read_profile(path: Path) -> pd.DataFrame:
     columns = {}
     for column in ("load_kw", "pv_kw"):
-        values = _read_column(path, column, "--profile")
+        values = _read_column(path, column, "--profile", "--profile")
         if (values < 0).any():
             first = values.index[values < 0][0]
             raise typer.BadParameter(
@@ -177,9 +214,10 @@ def _print(console: Console, results: dict[str, ArbitrageEvaluation]) -> None:
     )
     for heading in ("dispatched on", "revenue", "share of perfect foresight"):
         table.add_column(heading, justify="right" if heading != "dispatched on" else "left")
+    earns = first.perfect_revenue > 0  # otherwise no share is defined
     for name, result in results.items():
-        table.add_row(name, f"{result.revenue:,.0f}", f"{result.captured_share * 100:.1f} %")
-    table.add_row("perfect foresight", f"{first.perfect_revenue:,.0f}", "100.0 %")
+        table.add_row(name, f"{result.revenue:,.0f}", f"{result.captured_share * 100:.1f} %" if earns else "-")
+    table.add_row("perfect foresight", f"{first.perfect_revenue:,.0f}", "100.0 %" if earns else "-")
     console.print(table)
     if first.skipped_days:
-        console.print(f"{first.skipped_days} incomplete day(s) left out")
+        console.print(f"{first.skipped_days} incomplete day(s) left out (a period, a price or a forecast missing)")

@@ -6,11 +6,12 @@ import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -41,21 +42,108 @@ class BacktestResult:
     summary: ErrorSummary
 
 
+class MissingColumnError(ValueError):
+    """The CSV has no column of the name asked for: the name is wrong (or the file is not comma-separated)."""
+
+
 def read_price_csv(path: Path, price_column: str = "Real price", timezone: str | None = None) -> PriceFile:
-    """Prices from a CSV whose first column is the delivery start; naive times are in `timezone` (or taken as given)."""
-    frame = pd.read_csv(path, index_col=0)
+    """Prices from a CSV whose first column is the delivery start; naive times are in `timezone` (or taken as given).
+
+    Delivery starts are ISO 8601 timestamps, all with a UTC offset or all without one. Offsets that change
+    within the file (daylight saving time) are converted to UTC, then to `timezone` if one is given. An empty
+    cell is a missing price (NaN); an infinite one is refused, not skipped: no market clears at infinity, so it
+    is a typing or unit mistake that would otherwise surface far from the file.
+    """
+    frame = _read_frame(path)
     if price_column not in frame.columns:
-        raise ValueError(f"{path} has no column {price_column!r}; its columns are {', '.join(map(str, frame.columns))}")
-    index = pd.DatetimeIndex(pd.to_datetime(frame.index, format="ISO8601"))
+        if frame.columns.empty:
+            raise MissingColumnError(
+                f"{path} has no column besides the delivery start, so none named {price_column!r}: "
+                "is it comma-separated?"
+            )
+        raise MissingColumnError(
+            f"{path} has no column {price_column!r}; its columns are {', '.join(map(str, frame.columns))}"
+        )
+    index = _delivery_starts(path, frame.index)
     naive = index.tz is None
     if naive:
         index = index.tz_localize(timezone or FIXED_CLOCK, ambiguous="raise", nonexistent="raise")
     elif timezone is not None:
         index = index.tz_convert(timezone)
-    prices = pd.Series(pd.to_numeric(frame[price_column]).to_numpy(dtype=np.float64), index=index, name="price")
+    prices = pd.Series(_finite_or_missing(path, price_column, frame[price_column]), index=index, name="price")
     if prices.index.has_duplicates:
         raise ValueError(f"{path} repeats delivery starts, e.g. {prices.index[prices.index.duplicated()][0]}")
     return PriceFile(prices.sort_index(), naive and timezone is None)
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """The CSV with its first column (the delivery starts) as text, for read_price_csv to parse and name."""
+    try:
+        return pd.read_csv(path, index_col=0, dtype={0: str})
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty") from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path} is not a CSV file that can be read: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+
+
+def _delivery_starts(path: Path, labels: pd.Index) -> pd.DatetimeIndex:
+    """The first column as timestamps, naive or with an offset; offsets that change are converted to UTC."""
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(labels, format="ISO8601"))
+    except ValueError:  # a value that is not ISO 8601, or UTC offsets that differ between rows
+        index = _delivery_starts_in_utc(path, labels)
+    missing = np.flatnonzero(index.isna())
+    if missing.size:
+        raise ValueError(f"{path}: data row {missing[0] + 1} has no delivery start")
+    return index
+
+
+def _delivery_starts_in_utc(path: Path, labels: pd.Index) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(pd.to_datetime(labels, format="ISO8601", utc=True, errors="coerce"))
+    present = np.asarray(labels.notna(), dtype=bool)
+    unreadable = np.flatnonzero(index.isna() & present)
+    if unreadable.size:
+        row = int(unreadable[0])
+        raise ValueError(
+            f"{path}: delivery start {labels[row]!r} (data row {row + 1}) is not an ISO 8601 timestamp "
+            "such as 2024-01-31 13:00 or 2024-01-31T13:00+01:00"
+        )
+    with_offset = np.array([bool(ok) and _has_offset(str(label)) for label, ok in zip(labels, present, strict=True)])
+    without = np.flatnonzero(present & ~with_offset)
+    if without.size:  # utc=True would have taken these for UTC: a guess, not what the file says
+        first_with = int(np.flatnonzero(with_offset)[0])
+        raise ValueError(
+            f"{path}: delivery start {labels[int(without[0])]!r} has no UTC offset but {labels[first_with]!r} "
+            "has one: give every delivery start an offset, or none"
+        )
+    return index
+
+
+def _has_offset(label: str) -> bool:
+    try:
+        return datetime.fromisoformat(label).tzinfo is not None
+    except ValueError:  # ISO 8601 forms Python's parser lacks, e.g. nanoseconds
+        return pd.Timestamp(label).tzinfo is not None
+
+
+def _finite_or_missing(path: Path, column: str, values: pd.Series) -> npt.NDArray[np.float64]:
+    """The column as floats: empty cells become NaN; text and infinite numbers are refused with their row."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    unreadable = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy())
+    if unreadable.size:
+        row = int(unreadable[0])
+        hint = " (use a decimal point, not a comma)" if "," in str(values.iloc[row]) else ""
+        raise ValueError(f"{path}: {column!r} at {values.index[row]} is {values.iloc[row]!r}, not a number{hint}")
+    array = np.asarray(numbers, dtype=np.float64)
+    infinite = np.flatnonzero(np.isinf(array))
+    if infinite.size:
+        row = int(infinite[0])
+        raise ValueError(
+            f"{path}: {column!r} at {values.index[row]} is {array[row]:g}: only finite numbers are accepted"
+        )
+    return array
 
 
 def last_days(prices: pd.Series, count: int) -> list[date]:

@@ -6,7 +6,7 @@ and paid at the actual price; perfect foresight plans on the actual price itself
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,7 @@ class ArbitrageEvaluation:
     days: pd.DataFrame
     """Index: the delivery day; columns revenue and perfect_revenue (currency)."""
     skipped_days: int
-    """Days of the data left out because a period or a value was missing."""
+    """Days of the data left out because a period or a value was missing (here or in a forecast compared)."""
 
     @property
     def revenue(self) -> float:
@@ -88,31 +88,77 @@ def evaluate_arbitrage(
     last_days: int | None = None,
     solver: Solver | None = None,
     rule: PlanningRule = PLAN_ON_FORECAST,
+    only_days: Collection[pd.Timestamp] | None = None,
 ) -> ArbitrageEvaluation:
     """Plan every day on the forecast, settle on the actual price, and compare with perfect foresight.
 
     `rule` turns each day's forecast into the prices planned on; its shape correction learns from the
-    complete days before that day only (also those before the last `last_days`). Settlement and perfect
-    foresight use the actual prices as they are.
+    complete days before that day only (also those before the last `last_days`, and those not in
+    `only_days`). Settlement and perfect foresight use the actual prices as they are. `only_days` limits
+    the days settled (then the last `last_days` of them) and counts the others as skipped.
     """
-    frame = pd.DataFrame({"actual": actual, "forecast": forecast.reindex(actual.index)})
-    minutes = step_minutes(pd.DatetimeIndex(frame.index))
-    days = list(complete_days(frame, minutes))
-    skipped = frame.index.normalize().nunique() - len(days)
-    first_settled = 0 if last_days is None else max(0, len(days) - last_days)
+    frame = _aligned(actual, forecast)
+    days = _complete_days(frame)
+    eligible = [day for day, _ in days if only_days is None or day in only_days]
+    skipped = frame.index.normalize().nunique() - len(eligible)
+    settled = set(eligible if last_days is None else eligible[max(0, len(eligible) - last_days) :])
+    minutes = step_minutes(pd.DatetimeIndex(frame.index)) if days else 0.0
     solver = solver or Solver()
     rows = []
     recent_errors: list[FloatArray] = []
-    for number, (day, prices) in enumerate(days):
+    for day, prices in days:
         real = prices["actual"].to_numpy(dtype=np.float64)
         predicted = prices["forecast"].to_numpy(dtype=np.float64)
-        if number >= first_settled:
+        if day in settled:
             plan_on = rule.plan_prices(predicted, recent_errors)
             revenue, perfect_revenue = _settle_day(solver, battery, plan_on, real, minutes, soc_pct)
             rows.append({"day": day, "revenue": revenue, "perfect_revenue": perfect_revenue})
         recent_errors.append(shape_error(real, predicted))
     table = pd.DataFrame(rows, columns=["day", "revenue", "perfect_revenue"]).set_index("day")
     return ArbitrageEvaluation(table, skipped)
+
+
+def evaluate_on_shared_days(
+    actual: pd.Series,
+    forecasts: Mapping[str, tuple[pd.Series, PlanningRule]],
+    *,
+    battery: Battery = STANDARD_BATTERY,
+    soc_pct: float = 50.0,
+    last_days: int | None = None,
+    solver: Solver | None = None,
+) -> dict[str, ArbitrageEvaluation]:
+    """Each forecast (with its planning rule) evaluated on the same days: those complete in the prices and in
+    every forecast. Otherwise each share would be of a different perfect-foresight total and not comparable
+    (same hour yesterday, for one, has no first day)."""
+    shared: set[pd.Timestamp] | None = None
+    for forecast, _ in forecasts.values():
+        complete = {day for day, _ in _complete_days(_aligned(actual, forecast))}
+        shared = complete if shared is None else shared & complete
+    solver = solver or Solver()
+    return {
+        name: evaluate_arbitrage(
+            actual,
+            forecast,
+            battery=battery,
+            soc_pct=soc_pct,
+            last_days=last_days,
+            solver=solver,
+            rule=rule,
+            only_days=shared,
+        )
+        for name, (forecast, rule) in forecasts.items()
+    }
+
+
+def _aligned(actual: pd.Series, forecast: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"actual": actual, "forecast": forecast.reindex(actual.index)})
+
+
+def _complete_days(frame: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+    """complete_days at the frame's own resolution; none when a single period leaves it unknown."""
+    if len(frame) < 2:
+        return []
+    return list(complete_days(frame, step_minutes(pd.DatetimeIndex(frame.index))))
 
 
 def _settle_day(

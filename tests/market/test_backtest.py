@@ -86,3 +86,56 @@ def test_exogenous_inputs_reach_the_model_for_the_forecast_day() -> None:
     without = run_backtest(prices, model_name="lear", test_days=2, options=options)
     with_load = run_backtest(prices, model_name="lear", test_days=2, options=options, exogenous=load)
     assert with_load.summary.mae < without.summary.mae / 2
+
+
+@pytest.mark.parametrize("written", ["inf", "-inf"])
+def test_an_infinite_price_is_refused_with_its_column_and_time(tmp_path: Path, written: str) -> None:
+    source = tmp_path / "prices.csv"
+    source.write_text(f",Real price\n2024-01-01 00:00,1\n2024-01-01 01:00,{written}\n2024-01-01 02:00,3\n")
+    with pytest.raises(ValueError, match=rf"prices.csv: 'Real price' at 2024-01-01 01:00 is {written}"):
+        read_price_csv(source)
+
+
+def test_offsets_that_change_at_daylight_saving_time_are_read_in_utc(tmp_path: Path) -> None:
+    local = pd.date_range("2024-03-30 22:00", periods=6, freq="h", tz="Europe/Oslo")  # 2024-03-31 02:00 is skipped
+    source = tmp_path / "prices.csv"
+    lines = [f"{stamp.isoformat()},{number}" for number, stamp in enumerate(local)]
+    source.write_text("\n".join(["ts,Real price", *lines]) + "\n")
+    assert "+01:00" in lines[0] and "+02:00" in lines[-1]
+
+    in_utc = read_price_csv(source)
+    in_oslo = read_price_csv(source, timezone="Europe/Oslo")
+
+    assert not in_utc.naive_timestamps
+    assert list(in_utc.prices.index) == list(local.tz_convert("UTC")) and str(in_utc.prices.index.tz) == "UTC"
+    assert list(in_oslo.prices.index) == list(local) and list(in_oslo.prices) == [0, 1, 2, 3, 4, 5]
+
+
+def test_timestamps_with_and_without_an_offset_are_not_mixed(tmp_path: Path) -> None:
+    source = tmp_path / "prices.csv"
+    source.write_text("ts,Real price\n2024-01-01T00:00+01:00,1\n2024-01-01T01:00+02:00,2\n2024-01-01 02:00,3\n")
+    with pytest.raises(ValueError, match="'2024-01-01 02:00' has no UTC offset but '2024-01-01T00:00\\+01:00' has"):
+        read_price_csv(source)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "prices.csv is empty"),
+        ("ts;Real price\n2024-01-01 00:00;1\n", "no column besides the delivery start.*comma-separated"),
+        ("ts\n2024-01-01 00:00\n", "no column besides the delivery start"),
+        (
+            "ts,Real price\n2024-01-01 00:00,1\n02/01/2024 00:00,2\n",
+            "'02/01/2024 00:00' \\(data row 2\\) is not an ISO 8601",
+        ),
+        ("ts,Real price\n2024-01-01 00:00,1\nnot-a-date,2\n", "'not-a-date' \\(data row 2\\) is not an ISO 8601"),
+        ("ts,Real price\n2024-01-01 00:00,1\n,2\n", "data row 2 has no delivery start"),
+        ("ts,Real price\n2024-01-01 00:00,abc\n", "'Real price' at 2024-01-01 00:00 is 'abc', not a number"),
+    ],
+)
+def test_unreadable_files_say_what_and_where(tmp_path: Path, content: str, message: str) -> None:
+    source = tmp_path / "prices.csv"
+    source.write_text(content)
+    with pytest.raises(ValueError, match=message) as caught:
+        read_price_csv(source)
+    assert "format='mixed'" not in str(caught.value) and "ISO8601 format" not in str(caught.value)

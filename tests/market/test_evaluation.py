@@ -7,11 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from gridpilot.cli import full_app
-from gridpilot.market.evaluation import evaluate_arbitrage, same_hour_yesterday, step_minutes
-from gridpilot.market.forecasting.shape import PlanningRule
+from gridpilot.market.evaluation import (
+    evaluate_arbitrage,
+    evaluate_on_shared_days,
+    same_hour_yesterday,
+    step_minutes,
+)
+from gridpilot.market.forecasting.shape import PLAN_ON_FORECAST, PlanningRule
 
 EPF = Path(__file__).resolve().parents[3] / "shared" / "data" / "epf"
 needs_epf = pytest.mark.skipif(not (EPF / "NP.csv").exists(), reason="the EPF benchmark files are not on this machine")
@@ -164,3 +169,149 @@ def test_the_cli_names_a_missing_column(tmp_path: Path) -> None:
 
     assert result.exit_code != 0
     assert "nope" in result.output
+
+
+def test_a_single_period_is_no_complete_day() -> None:
+    actual = hourly(1).iloc[:1]
+
+    result = evaluate_arbitrage(actual, actual)
+
+    assert result.days.empty and result.skipped_days == 1
+
+
+def test_forecasts_compared_are_evaluated_on_the_same_days() -> None:
+    """Same hour yesterday has no first day: the forecast must not be settled on it either."""
+    actual = hourly(4)
+    naive = same_hour_yesterday(actual)
+
+    results = evaluate_on_shared_days(
+        actual, {"perfect": (actual, PLAN_ON_FORECAST), "naive": (naive, PLAN_ON_FORECAST)}
+    )
+
+    assert [list(result.days.index.day) for result in results.values()] == [[2, 3, 4], [2, 3, 4]]
+    assert [result.skipped_days for result in results.values()] == [1, 1]
+    assert results["perfect"].perfect_revenue == results["naive"].perfect_revenue
+    assert results["perfect"].revenue == pytest.approx(results["perfect"].perfect_revenue)
+
+
+def invoke(*args: str) -> Result:
+    """`gridpilot evaluate dispatch ARGS`, wide enough that messages are not wrapped."""
+    return CliRunner().invoke(full_app(), ["evaluate", "dispatch", *args], env={"COLUMNS": "400"})
+
+
+def write_prices(path: Path, frame: pd.DataFrame) -> Path:
+    frame.tz_localize(None).to_csv(path, index_label="")
+    return path
+
+
+@pytest.mark.parametrize(("column", "written"), [("Real price", "inf"), ("Real price", "-inf"), ("forecast", "inf")])
+def test_the_cli_refuses_an_infinite_price_or_forecast(tmp_path: Path, column: str, written: str) -> None:
+    actual = hourly(3)
+    frame = pd.DataFrame({"Real price": actual, "forecast": actual})
+    frame.loc[frame.index[30], column] = float(written)
+    prices = write_prices(tmp_path / "prices.csv", frame)
+
+    result = invoke(str(prices))
+
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"prices.csv: '{column}' at 2026-03-02 06:00:00 is {written}" in result.output
+
+
+def test_the_cli_says_a_single_row_has_no_complete_day(tmp_path: Path) -> None:
+    actual = hourly(1).iloc[:1]
+    prices = write_prices(tmp_path / "prices.csv", pd.DataFrame({"Real price": actual, "forecast": actual}))
+
+    result = invoke(str(prices))
+
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "no complete day with both an actual price and a forecast" in result.output
+
+
+@pytest.mark.parametrize("scale", ["inf", "-inf", "nan"])
+def test_the_cli_wants_a_finite_shape_scale(tmp_path: Path, scale: str) -> None:
+    actual = hourly(3)
+    prices = write_prices(tmp_path / "prices.csv", pd.DataFrame({"Real price": actual, "forecast": actual}))
+
+    result = invoke(str(prices), "--shape-scale", scale)
+
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "--shape-scale" in result.output and f"must be a finite number, not {scale}" in result.output
+
+
+def test_the_cli_reads_offsets_that_change_at_daylight_saving_time(tmp_path: Path) -> None:
+    actual = hourly(6, start="2026-03-26")
+    local = actual.index.tz_convert("Europe/Oslo")  # +01:00, then +02:00 from 29 March
+    prices = tmp_path / "prices.csv"
+    pd.DataFrame({"Real price": actual.to_numpy(), "forecast": actual.to_numpy()}, index=local.map(str)).to_csv(
+        prices, index_label="ts"
+    )
+    assert "+01:00" in prices.read_text() and "+02:00" in prices.read_text()
+
+    result = invoke(str(prices))
+
+    assert result.exit_code == 0, result.output
+    assert "5 days (2026-03-27 .. 2026-03-31)" in result.output  # in UTC, the days the file covers
+
+
+def test_the_cli_shares_are_of_the_perfect_foresight_shown(tmp_path: Path) -> None:
+    """A perfect forecast captures all of the perfect-foresight figure shown, also next to same hour yesterday."""
+    index = pd.date_range("2026-03-01", periods=96 * 4, freq="15min", tz="UTC")
+    actual = pd.Series(40 + 15 * np.sin(np.arange(index.size) / 96 * 2 * np.pi), index=index)
+    actual = actual * (1 + (index.day.to_numpy() == 1))  # the first day's spread is larger
+    prices = write_prices(tmp_path / "prices.csv", pd.DataFrame({"Real price": actual, "forecast": actual}))
+
+    result = invoke(str(prices))
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2:4] for line in result.output.splitlines() if "│" in line}
+    perfect = rows["perfect foresight"][0].strip()
+    assert rows["forecast (forecast)"][0].strip() == perfect and "100.0 %" in rows["forecast (forecast)"][1]
+    assert rows["same hour yesterday"][0].strip() == perfect  # every day equals the one before, but the first
+    assert "3 days (2026-03-02 .. 2026-03-04)" in result.output
+    assert "1 incomplete day(s) left out" in result.output
+
+
+def test_the_cli_shows_no_share_when_perfect_foresight_earns_nothing(tmp_path: Path) -> None:
+    actual = pd.Series(10.0, index=hourly(3).index)
+    prices = write_prices(tmp_path / "prices.csv", pd.DataFrame({"Real price": actual, "forecast": actual}))
+
+    result = invoke(str(prices))
+
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output
+    assert all(line.rstrip().rstrip("│").strip().endswith("-") for line in result.output.splitlines() if "│ " in line)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "Invalid value for PRICES_CSV: {path} is empty"),
+        ("ts;Real price\n2026-03-01 00:00;1\n", "{path} has no column besides the delivery start"),
+        ("ts,Real price\n01/03/2026 00:00,1\n", "'01/03/2026 00:00' (data row 1) is not an ISO 8601 timestamp"),
+    ],
+)
+def test_the_cli_names_what_is_wrong_with_the_file(tmp_path: Path, content: str, message: str) -> None:
+    prices = tmp_path / "prices.csv"
+    prices.write_text(content)
+
+    result = invoke(str(prices))
+
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message.format(path=prices) in result.output
+    assert "No columns to parse" not in result.output and "format='mixed'" not in result.output
+
+
+def test_the_cli_refuses_prices_the_optimizer_cannot_take(tmp_path: Path) -> None:
+    actual = hourly(3)
+    frame = pd.DataFrame({"Real price": actual, "forecast": actual})
+    prices = write_prices(tmp_path / "prices.csv", frame)
+    frame.loc[frame.index[30], "forecast"] = 1e12
+    too_large = write_prices(tmp_path / "too_large.csv", frame)
+
+    refused = invoke(str(too_large))
+    overstretched = invoke(str(prices), "--shape-scale", "1e12")
+
+    assert refused.exit_code == 2 and isinstance(refused.exception, SystemExit), refused.output
+    assert "'forecast' at 2026-03-02 06:00:00+00:00 is 1e+12, beyond ±1e+06 per MWh" in refused.output
+    assert overstretched.exit_code == 1 and isinstance(overstretched.exception, SystemExit), overstretched.output
+    assert "evaluation failed" in overstretched.output
