@@ -19,7 +19,7 @@ from gridpilot.config import Settings, load_settings
 from gridpilot.db import create_engine, create_session_factory, utcnow
 from gridpilot.market import fleet_jobs
 from gridpilot.market import service as price_service
-from gridpilot.market.exceptions import NoCurrentModel
+from gridpilot.market.exceptions import DayNotPlannable, NoCurrentModel
 from gridpilot.market.fleet_plans import market_tag
 from gridpilot.market.flows import FleetRun, StageProgress
 from gridpilot.market.series import local_day
@@ -71,7 +71,7 @@ def fleet(
             progress=progress,
         )
 
-    _run(settings, job, market=market, dry_run=dry_run)
+    _run(settings, job, market=market, dry_run=dry_run, fail_when_refused=True)
 
 
 @app.command("drift")
@@ -121,15 +121,25 @@ class _Bars:
         self._progress.update(self._tasks[stage], completed=done, total=total)
 
 
-def _run(settings: Settings, job: Job, *, market: str, dry_run: bool) -> None:
+def _run(settings: Settings, job: Job, *, market: str, dry_run: bool, fail_when_refused: bool = False) -> None:
+    """Run the job and summarize it; exit 1 on a refusal, or (fail_when_refused) when the fleet took no plan."""
     console = Console()
     try:
         report = asyncio.run(_with_resources(settings, job, console, push=not dry_run))
     except NoCurrentModel as exc:
         _fail(exc, hint=f"train and promote one: gridpilot models train --market {market} --model lear --promote")
+    except DayNotPlannable as exc:
+        today = exc.extensions.get("reason") == "today"
+        _fail(exc, hint=f"to re-plan the rest of today: gridpilot optimize drift --market {market}" if today else None)
     except DomainError as exc:
         _fail(exc)
     _summary(console, report, dry_run=dry_run)
+    if fail_when_refused and report.refused and not report.stored:
+        Console(stderr=True).print(
+            f"[red]nothing {'would be ' if dry_run else ''}stored:[/red] the fleet refused "
+            f"{len(report.refused)} schedule(s); see the reasons above"
+        )
+        raise typer.Exit(1)
 
 
 async def _with_resources(settings: Settings, job: Job, console: Console, *, push: bool) -> FleetRun:

@@ -92,3 +92,10 @@ class DemandResponseRejected(DomainError):
 
     status = 422
     title = "Demand-response event rejected"
+
+
+class DayNotPlannable(DomainError):
+    """The fleet would refuse every schedule of that day (it has begun, or ends beyond the schedule horizon)."""
+
+    status = 422
+    title = "Day cannot be planned"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,12 +26,12 @@ from gridpilot.fleet.schemas import DeviceScheduleOut
 from gridpilot.market import service as price_service
 from gridpilot.market.day_prices import day_prices
 from gridpilot.market.dispatch import Dispatch, to_schedule
-from gridpilot.market.exceptions import NoFleetDevices
+from gridpilot.market.exceptions import DayNotPlannable, NoFleetDevices
 from gridpilot.market.fleet_plans import FleetDevice, battery_of, market_tag, problem_for
 from gridpilot.market.fleet_solvers import PlanSolver
 from gridpilot.market.series import day_bounds
 from gridpilot.market.serving import ModelCache
-from gridpilot.protocol import Interval, Mode, Schedule
+from gridpilot.protocol import Interval, Mode, Schedule, SchedulePolicy
 from gridpilot.telemetry import service as telemetry_service
 
 OPTIMIZER = Actor(kind="system", id="optimizer", name="optimizer")
@@ -54,9 +55,10 @@ class FleetRun:
     unchanged: list[str] = field(default_factory=list)
     idle: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # of the skipped: those whose schedule the fleet refused
     warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
     drifted: dict[str, float] = field(default_factory=dict)  # measured minus planned SoC (drift runs)
-    objective: float = 0.0
+    objective: float = 0.0  # the expected cost of the plans stored (or that would be), unchanged and idle
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -75,7 +77,14 @@ async def optimize_fleet(
     """Plan `day` for every device of the market's fleet and store the schedules (none with dry_run)."""
     report = FleetRun(market=market, day=day)
     clock = perf_counter()
-    await price_service.get_market(session=session, code=market)
+    found = await price_service.get_market(session=session, code=market)
+    check_plannable(
+        market=market,
+        day=day,
+        timezone=found.timezone,
+        now=now,
+        max_horizon=schedule_service.schedule_policy(settings).max_horizon,
+    )
     devices = await fleet_devices(session=session, settings=settings, market=market, now=now, report=report)
     _advance(progress, "devices", report.devices, report.devices)
     report.seconds["devices"] = perf_counter() - clock
@@ -104,6 +113,40 @@ async def optimize_fleet(
     )
     report.seconds["store"] = perf_counter() - clock
     return report
+
+
+def check_plannable(*, market: str, day: date, timezone: str, now: datetime, max_horizon: timedelta) -> None:
+    """Refuse a day whose schedules the fleet would refuse for their timing, before anything is optimized.
+
+    A day's plan runs from the day's start to its end, and the fleet accepts intervals only between now and
+    now + max_horizon (the fleet's schedule policy): a day that has begun or ends beyond that has no plan.
+    The refusal's `reason` is 'over', 'today' or 'beyond_horizon'.
+    """
+    start, end = day_bounds(day, timezone)
+    if end <= now:
+        raise DayNotPlannable(
+            f"{day} is over in market {market} ({timezone}): schedules for it would lie in the past; "
+            "plan a day that has not begun yet",
+            reason="over",
+        )
+    if start < now:
+        raise DayNotPlannable(
+            f"{day} has already begun in market {market} ({timezone}): a plan for the whole day would start "
+            "in the past; re-plan the rest of today with the drift correction instead",
+            reason="today",
+        )
+    if end > now + max_horizon:
+        raise DayNotPlannable(
+            f"{day} ends at {end.isoformat()}, more than the schedule horizon of {_days(max_horizon)} ahead "
+            f"(GRIDPILOT_SCHEDULE_MAX_HORIZON_DAYS): the fleet would refuse its schedules; plan it from "
+            f"{(end - max_horizon).isoformat()} on",
+            reason="beyond_horizon",
+        )
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} day{'s' if days != 1 else ''}"
 
 
 def newest_soc(
@@ -165,9 +208,13 @@ async def solve_plans(
 ) -> list[Dispatch]:
     """The plan of every device over `prices` (consecutive periods up to the day's end), from its measured SoC."""
     array = np.asarray(prices, dtype=np.float64)
-    problems = [
-        problem_for(d, prices=array, step_minutes=step_minutes, end_soc=settings.optimize_end_soc_pct) for d in devices
-    ]
+    try:
+        problems = [
+            problem_for(d, prices=array, step_minutes=step_minutes, end_soc=settings.optimize_end_soc_pct)
+            for d in devices
+        ]
+    except ValueError as exc:  # the same prices for every device: nothing can be planned on them
+        raise DayNotPlannable(f"the optimizer cannot use the day's inputs: {exc}", reason="inputs") from exc
     done = 0
 
     def on_chunk(count: int) -> None:
@@ -201,8 +248,9 @@ async def store_plans(
     raws: list[dict[str, object]] = []
     order: list[str] = []
     idle_now: list[str] = []  # planned intervals in the day, nothing after it, and a new plan to stay idle
+    costs: dict[str, float] = {}
     for device, plan in zip(devices, plans, strict=True):
-        report.objective += plan.objective
+        costs[device.id] = plan.objective
         if plan.warnings:
             report.warnings[device.id] = plan.warnings
         schedule = to_schedule(plan, battery=device.battery, device_id=device.id, start=start)
@@ -217,37 +265,76 @@ async def store_plans(
         raws.append(Schedule(device.id, planned + later).to_json())
         order.append(device.id)
     _advance(progress, "store", 0, len(raws))
+    policy = schedule_service.schedule_policy(settings)
     if dry_run:
-        report.stored.extend([*order, *idle_now])
-        return
-    if idle_now:
-        cleared = await schedule_service.clear_from(
-            session=session, device_ids=idle_now, from_=replace_from, actor=OPTIMIZER, now=now, source=SOURCE
+        refused = await schedule_service.check(session=session, raws=raws, now=now, policy=policy) if raws else []
+        refusals = {order[r.index]: r.errors for r in refused}
+        report.stored.extend(d for d in [*order, *idle_now] if d not in refusals)
+    else:
+        if idle_now:
+            cleared = await schedule_service.clear_from(
+                session=session, device_ids=idle_now, from_=replace_from, actor=OPTIMIZER, now=now, source=SOURCE
+            )
+            report.stored.extend(a.device_id for a in cleared)
+        refusals = await _submit(
+            session=session, raws=raws, order=order, policy=policy, replace_from=replace_from, now=now, report=report
         )
-        report.stored.extend(a.device_id for a in cleared)
+    for device_id, errors in refusals.items():
+        report.skipped[device_id] = f"the fleet refused the schedule: {_first_reason(errors)}"
+        report.refused.append(device_id)
+    report.objective += sum(cost for device_id, cost in costs.items() if device_id not in refusals)
+    _advance(progress, "store", len(raws), len(raws))
+
+
+async def _submit(
+    *,
+    session: AsyncSession,
+    raws: list[dict[str, object]],
+    order: list[str],
+    policy: SchedulePolicy,
+    replace_from: datetime,
+    now: datetime,
+    report: FleetRun,
+) -> dict[str, list[dict[str, str]]]:
+    """Store the schedules the fleet accepts (into report.stored); returns the refused ones' errors by device."""
     if not raws:
-        return
+        return {}
     try:
         result = await schedule_service.submit(
             session=session,
             raws=raws,
             actor=OPTIMIZER,
             now=now,
-            policy=schedule_service.schedule_policy(settings),
+            policy=policy,
             batch=True,
             partial=True,
             source=SOURCE,
             replace_from=replace_from,
         )
-    except ScheduleRejected as exc:  # every one refused
-        for device_id in order:
-            report.skipped[device_id] = f"the fleet refused the schedule: {exc.detail}"
-        return
+    except ScheduleRejected as exc:  # every one refused: the errors' pointers start with /{index}
+        return _refusals_by_device(exc.errors, order)
     report.stored.extend(a.device_id for a in result.accepted)
-    for rejected in result.rejected:
-        reasons = "; ".join(e["detail"] for e in rejected.errors)
-        report.skipped[order[rejected.index]] = f"the fleet refused the schedule: {reasons}"
-    _advance(progress, "store", len(raws), len(raws))
+    return {order[r.index]: r.errors for r in result.rejected}
+
+
+def _refusals_by_device(errors: Sequence[dict[str, Any]], order: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """A batch's errors grouped by the device of the schedule each points into (/{index}/...)."""
+    found: dict[str, list[dict[str, str]]] = {device_id: [] for device_id in order}
+    for error in errors:
+        head = str(error.get("pointer", "")).split("/")[1:2]
+        index = int(head[0]) if head and head[0].isdigit() else -1
+        if 0 <= index < len(order):
+            found[order[index]].append(error)
+    return found
+
+
+def _first_reason(errors: Sequence[dict[str, str]]) -> str:
+    """The first violation in words with its code, and how many more there are."""
+    if not errors:
+        return "no reason given"
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"code {first.get('code')!r}: {first.get('detail')}{more}"
 
 
 def _held(

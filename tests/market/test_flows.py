@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,9 +12,15 @@ from gridpilot.config import Settings
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
 from gridpilot.market import fleet_jobs, registry
-from gridpilot.market.exceptions import ForecastDayOutOfRange, NoCurrentModel, NoFleetDevices, UnknownMarket
+from gridpilot.market.exceptions import (
+    DayNotPlannable,
+    ForecastDayOutOfRange,
+    NoCurrentModel,
+    NoFleetDevices,
+    UnknownMarket,
+)
 from gridpilot.market.fleet_plans import planned_soc_pct
-from gridpilot.market.flows import FleetRun, fleet_devices, newest_soc
+from gridpilot.market.flows import FleetRun, check_plannable, fleet_devices, newest_soc
 from gridpilot.market.series import day_bounds
 from gridpilot.protocol import Interval, Mode, SchedulePolicy, validate_schedule
 from gridpilot.telemetry import service as telemetry_service
@@ -234,3 +240,90 @@ async def test_an_idle_plan_clears_the_rest_of_the_day_and_keeps_what_comes_afte
 
         again = await plan(factory, settings)  # nothing held in the day now: the idle plan changes nothing
         assert again.stored == [] and sorted(again.idle) == ["day-only", "with-tomorrow"]
+
+
+class NeverCalled:
+    """A solver that fails the test if anything reaches it."""
+
+    async def solve(self, problems: object, *, on_chunk: object = None) -> list[object]:
+        raise AssertionError("the day should have been refused before optimizing")
+
+
+@pytest.mark.parametrize(
+    ("day", "reason", "words"),
+    [
+        (DAY - timedelta(days=2), "over", "is over"),
+        (DAY - timedelta(days=1), "today", "drift correction"),  # NOW is 3 November: the day has begun
+        (DAY + timedelta(days=7), "beyond_horizon", "schedule horizon of 7 days"),
+    ],
+)
+async def test_a_day_the_fleet_would_refuse_for_its_timing_is_refused_before_optimizing(
+    settings: Settings, day: date, reason: str, words: str
+) -> None:
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "bat-1")
+            await session.commit()
+        for dry_run in (False, True):
+            with pytest.raises(DayNotPlannable, match=words) as refused:
+                await plan(factory, settings, day=day, solver=NeverCalled(), dry_run=dry_run)
+            assert refused.value.extensions["reason"] == reason
+        assert (await views(factory, "bat-1"))["bat-1"] == []
+
+
+def test_the_horizon_is_the_fleets_schedule_policy() -> None:
+    check_plannable(market="NP", day=DAY, timezone=TZ, now=NOW, max_horizon=timedelta(days=7))
+    with pytest.raises(DayNotPlannable, match="horizon of 1 day ahead"):
+        check_plannable(market="NP", day=DAY, timezone=TZ, now=NOW, max_horizon=timedelta(days=1))
+    check_plannable(market="NP", day=DAY, timezone=TZ, now=day_bounds(DAY, TZ)[0], max_horizon=timedelta(days=1))
+
+
+async def test_a_short_configured_horizon_refuses_tomorrow_up_front(settings: Settings) -> None:
+    short = settings.model_copy(update={"schedule_max_horizon_days": 1})
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "bat-1")
+            await session.commit()
+        with pytest.raises(DayNotPlannable, match="horizon of 1 day"):
+            await plan(factory, short, solver=NeverCalled())
+
+
+async def refusing_setup(factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """bat-ok plans from its ack; bat-stale's newer telemetry (20 %) is far from its ack (80 %) that the fleet
+    checks schedules against, so its plan to charge from 20 % overfills the battery as the fleet sees it."""
+    async with factory() as session:
+        await seed_market(session, settings)
+        await add_device(session, "bat-ok", soc=50.0)
+        await add_device(session, "bat-stale", soc=80.0, soc_at=NOW - timedelta(hours=2))
+        point = TelemetryPointIn(at=NOW - timedelta(minutes=5), soc_pct=20.0, power_kw=0.0, state=DeviceState.IDLE)
+        await telemetry_service.record(session=session, device_id="bat-stale", points=[point], now=NOW)
+        await session.commit()
+
+
+async def test_a_refused_schedule_says_why_and_its_cost_is_not_counted(settings: Settings) -> None:
+    async with database(settings) as factory:
+        await refusing_setup(factory, settings)
+        dry = await plan(factory, settings, dry_run=True)
+        report = await plan(factory, settings)
+
+    for run in (dry, report):
+        assert run.stored == ["bat-ok"] and run.refused == ["bat-stale"]
+        assert run.skipped["bat-stale"].startswith("the fleet refused the schedule: code 'soc_")
+        assert "above the device's maximum of 90%" in run.skipped["bat-stale"]
+    assert report.objective == dry.objective
+
+
+async def test_when_every_schedule_is_refused_each_device_gets_its_first_reason(settings: Settings) -> None:
+    async with database(settings) as factory:
+        await refusing_setup(factory, settings)
+        async with factory() as session:
+            ok = await device_service.get(session=session, device_id="bat-ok")
+            await device_service.decommission(session=session, device=ok, actor=SYSTEM, now=NOW)
+            await session.commit()
+        report = await plan(factory, settings)
+
+    assert report.stored == [] and report.refused == ["bat-stale"] and report.objective == 0.0
+    assert report.skipped["bat-stale"].startswith("the fleet refused the schedule: code 'soc_")
+    assert "nothing was stored" not in report.skipped["bat-stale"]

@@ -9,7 +9,10 @@ from typer.testing import CliRunner, Result
 
 from gridpilot.cli import full_app
 from gridpilot.config import Settings
+from gridpilot.db import create_engine, create_session_factory
 from gridpilot.market.series import local_day
+from gridpilot.telemetry import service as telemetry_service
+from gridpilot.telemetry.schemas import DeviceState, TelemetryPointIn
 from tests.market.fleet_setup import TZ, add_device, database, seed_market
 
 
@@ -78,3 +81,43 @@ def test_refusals_name_the_missing_piece_and_how_to_add_it(cli_settings: Setting
 
     bad_day = invoke("fleet", "--market", "NP", "--day", "tomorrow")
     assert bad_day.exit_code == 2 and "YYYY-MM-DD" in bad_day.output
+
+
+def test_a_day_the_fleet_would_refuse_is_refused_before_optimizing_and_today_points_at_drift(
+    cli_settings: Settings,
+) -> None:
+    seed(cli_settings)
+    today = local_day(datetime.now(UTC), TZ)
+    for dry_run in ((), ("--dry-run",)):
+        past = invoke("fleet", "--market", "NP", "--day", (today - timedelta(days=15)).isoformat(), *dry_run)
+        assert past.exit_code == 1 and "Day cannot be planned" in past.output and "is over" in past.output
+        assert "would store" not in past.output and "expected cost" not in past.output
+
+        now = invoke("fleet", "--market", "NP", "--day", today.isoformat(), *dry_run)
+        assert now.exit_code == 1 and "has already begun" in now.output
+        assert "gridpilot optimize drift --market NP" in now.output
+
+        far = invoke("fleet", "--market", "NP", "--day", (today + timedelta(days=9)).isoformat(), *dry_run)
+        assert far.exit_code == 1 and "schedule horizon of 7 days" in far.output
+
+
+def test_schedules_the_fleet_refuses_show_why_and_the_run_fails_when_none_is_stored(cli_settings: Settings) -> None:
+    seed(cli_settings)
+    now = datetime.now(UTC)
+
+    async def stale() -> None:  # the fleet checks against the ack (80 %); the plan starts from telemetry (20 %)
+        engine = create_engine(cli_settings)  # not database(): that empties PostgreSQL first
+        async with create_session_factory(engine)() as session:
+            await add_device(session, "bat-de", soc=80.0, soc_at=now - timedelta(hours=2), tags=("market:DE",))
+            point = TelemetryPointIn(at=now - timedelta(minutes=5), soc_pct=20.0, power_kw=0.0, state=DeviceState.IDLE)
+            await telemetry_service.record(session=session, device_id="bat-de", points=[point], now=now)
+            await session.commit()
+        await engine.dispose()
+
+    asyncio.run(stale())
+    for dry_run in (("--dry-run",), ()):
+        result = invoke("fleet", "--market", "DE", *dry_run)
+        assert result.exit_code == 1, result.output
+        assert "the fleet refused the schedule: code 'soc_" in result.output
+        assert "nothing would be stored" in result.output if dry_run else "nothing stored" in result.output
+        assert counts(result)[:5] == ["1", "0", "0", "0", "1"] and counts(result)[-1] == "0.00"

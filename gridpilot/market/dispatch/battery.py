@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from gridpilot.market.dispatch.inputs import MAX_KW, MAX_PRICE_PER_MWH, FloatArray, number, number_array
 from gridpilot.protocol import BatteryLimits
 
-FloatArray = npt.NDArray[np.float64]
+__all__ = ["Battery", "FloatArray", "Site"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +18,8 @@ class Battery:
 
     Charging stores rate × hours × charge_efficiency; discharging draws rate × hours / discharge_efficiency,
     the same model as gridpilot.protocol, so that the validator agrees with the plan. Degradation is charged
-    on the AC energy through the terminals in either direction.
+    on the AC energy through the terminals in either direction. Every field is a real number (not a bool);
+    capacity and powers are at most inputs.MAX_KW, the degradation cost at most inputs.MAX_PRICE_PER_MWH.
     """
 
     capacity_kwh: float
@@ -32,18 +32,17 @@ class Battery:
     degradation_cost_per_mwh: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in (
-            "capacity_kwh",
-            "max_charge_kw",
-            "max_discharge_kw",
-            "charge_efficiency",
-            "discharge_efficiency",
-            "min_soc_pct",
-            "max_soc_pct",
-            "degradation_cost_per_mwh",
+        for name, high, unit in (
+            ("capacity_kwh", MAX_KW, "kWh"),
+            ("max_charge_kw", MAX_KW, "kW"),
+            ("max_discharge_kw", MAX_KW, "kW"),
+            ("charge_efficiency", np.inf, ""),
+            ("discharge_efficiency", np.inf, ""),
+            ("min_soc_pct", np.inf, "%"),
+            ("max_soc_pct", np.inf, "%"),
+            ("degradation_cost_per_mwh", MAX_PRICE_PER_MWH, "per MWh"),
         ):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name} must be a finite number, not {getattr(self, name)!r}")
+            object.__setattr__(self, name, number(name, getattr(self, name), low=-np.inf, high=high, unit=unit))
         if self.capacity_kwh <= 0:
             raise ValueError(f"capacity_kwh must be positive, not {self.capacity_kwh:g}")
         if self.max_charge_kw < 0 or self.max_discharge_kw < 0:
@@ -87,7 +86,10 @@ class Battery:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Site:
-    """Load and PV behind the battery's meter: the optimizer then minimizes the site's bill, not the battery's."""
+    """Load and PV behind the battery's meter: the optimizer then minimizes the site's bill, not the battery's.
+
+    Load, PV and the grid limit lie within 0..inputs.MAX_KW, export prices within ±inputs.MAX_PRICE_PER_MWH.
+    """
 
     load_kw: FloatArray
     pv_kw: FloatArray
@@ -95,12 +97,12 @@ class Site:
     grid_limit_kw: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("load_kw", "pv_kw", "export_price_per_mwh"):
-            values = np.asarray(getattr(self, name), dtype=np.float64)
-            if values.ndim != 1 or not np.all(np.isfinite(values)):
-                raise ValueError(f"{name} must be a one-dimensional array of finite numbers")
-            object.__setattr__(self, name, values)
-        if np.any(self.load_kw < 0) or np.any(self.pv_kw < 0):
-            raise ValueError("load_kw and pv_kw must not be negative")
-        if self.grid_limit_kw is not None and not (math.isfinite(self.grid_limit_kw) and self.grid_limit_kw >= 0):
-            raise ValueError(f"grid_limit_kw must be a non-negative number, not {self.grid_limit_kw!r}")
+        for name, low, high, unit in (
+            ("load_kw", 0.0, MAX_KW, "kW"),
+            ("pv_kw", 0.0, MAX_KW, "kW"),
+            ("export_price_per_mwh", -MAX_PRICE_PER_MWH, MAX_PRICE_PER_MWH, "per MWh"),
+        ):
+            object.__setattr__(self, name, number_array(name, getattr(self, name), low=low, high=high, unit=unit))
+        if self.grid_limit_kw is not None:
+            limit = number("grid_limit_kw", self.grid_limit_kw, low=0.0, high=MAX_KW, unit="kW")
+            object.__setattr__(self, "grid_limit_kw", limit)

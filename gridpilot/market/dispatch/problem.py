@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from gridpilot.market.dispatch.battery import Battery, FloatArray, Site
+from gridpilot.market.dispatch.inputs import (
+    MAX_PRICE_PER_MWH,
+    MAX_SOC_PCT,
+    MAX_STEP_MINUTES,
+    MIN_STEP_MINUTES,
+    number,
+    number_array,
+)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -17,6 +22,8 @@ class DispatchProblem:
     The end of the horizon is either a target SoC (final_soc_pct) or free with a value per MWh of the
     energy left in the cells (terminal_value_per_mwh); with neither, the battery ends where it started.
     With a site, prices are what imported energy costs and site.export_price_per_mwh what exported earns.
+    A step lasts from one second to a week; prices and values lie within ±inputs.MAX_PRICE_PER_MWH; SoCs
+    within ±inputs.MAX_SOC_PCT (outside the battery's range they are repaired with a warning, see bounds).
     """
 
     battery: Battery
@@ -28,20 +35,42 @@ class DispatchProblem:
     site: Site | None = None
 
     def __post_init__(self) -> None:
-        prices = np.asarray(self.prices_per_mwh, dtype=np.float64)
-        if prices.ndim != 1 or prices.size == 0 or not np.all(np.isfinite(prices)):
-            raise ValueError("prices_per_mwh must be a non-empty one-dimensional array of finite numbers")
+        if not isinstance(self.battery, Battery):
+            raise ValueError(f"battery must be a Battery, not {self.battery!r}")
+        if self.site is not None and not isinstance(self.site, Site):
+            raise ValueError(f"site must be a Site or None, not {self.site!r}")
+        prices = number_array(
+            "prices_per_mwh",
+            self.prices_per_mwh,
+            low=-MAX_PRICE_PER_MWH,
+            high=MAX_PRICE_PER_MWH,
+            unit="per MWh",
+            non_empty=True,
+        )
         object.__setattr__(self, "prices_per_mwh", prices)
-        if not (math.isfinite(self.step_minutes) and self.step_minutes > 0):
-            raise ValueError(f"step_minutes must be a positive number, not {self.step_minutes!r}")
-        if not math.isfinite(self.initial_soc_pct):
-            raise ValueError(f"initial_soc_pct must be a finite number, not {self.initial_soc_pct!r}")
+        step = number("step_minutes", self.step_minutes)
+        if not MIN_STEP_MINUTES <= step <= MAX_STEP_MINUTES:
+            raise ValueError(
+                f"step_minutes must be from {MIN_STEP_MINUTES * 60:g} second to {MAX_STEP_MINUTES:g} minutes "
+                f"(a week), not {step:g}"
+            )
+        object.__setattr__(self, "step_minutes", step)
+        initial = number("initial_soc_pct", self.initial_soc_pct, low=-MAX_SOC_PCT, high=MAX_SOC_PCT, unit="%")
+        object.__setattr__(self, "initial_soc_pct", initial)
         if self.final_soc_pct is not None and self.terminal_value_per_mwh is not None:
             raise ValueError("give either final_soc_pct or terminal_value_per_mwh, not both")
-        for name in ("final_soc_pct", "terminal_value_per_mwh"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, not {value!r}")
+        if self.final_soc_pct is not None:
+            final = number("final_soc_pct", self.final_soc_pct, low=-MAX_SOC_PCT, high=MAX_SOC_PCT, unit="%")
+            object.__setattr__(self, "final_soc_pct", final)
+        if self.terminal_value_per_mwh is not None:
+            value = number(
+                "terminal_value_per_mwh",
+                self.terminal_value_per_mwh,
+                low=-MAX_PRICE_PER_MWH,
+                high=MAX_PRICE_PER_MWH,
+                unit="per MWh",
+            )
+            object.__setattr__(self, "terminal_value_per_mwh", value)
         if self.site is not None:
             for name in ("load_kw", "pv_kw", "export_price_per_mwh"):
                 if getattr(self.site, name).size != prices.size:

@@ -9,6 +9,8 @@ from gridpilot.market.dispatch.battery import Battery
 from gridpilot.market.dispatch.result import Dispatch
 from gridpilot.protocol import Interval, Mode, Schedule
 
+MIN_STEP = timedelta(seconds=1)
+
 
 def to_schedule(
     dispatch: Dispatch, *, battery: Battery, device_id: str, start: datetime, rate_decimals: int = 3
@@ -24,6 +26,12 @@ def to_schedule(
         raise ValueError("start must be timezone-aware")
     begin = start.astimezone(UTC)
     step = timedelta(minutes=dispatch.step_minutes)
+    if step < MIN_STEP:
+        raise ValueError(f"step_minutes must be at least one second, not {dispatch.step_minutes:g}")
+    try:
+        begin + dispatch.charge_kw.size * step
+    except OverflowError:
+        raise ValueError(f"start {start.isoformat()} is too late: the plan would end after the year 9999") from None
     seconds = step.total_seconds()
     scale = 10.0**rate_decimals
     charge_pct_per_kw = battery.charge_efficiency / battery.capacity_kwh * 100.0 / 3600.0 * seconds
