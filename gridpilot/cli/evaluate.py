@@ -129,7 +129,7 @@ def household(
     """A household's electricity bill with no battery, the self-consumption rule, and the optimizer: with the
     day's load and PV known (an upper bound), planned again every period on a forecast (what a controller on
     site can do), and planned on yesterday's load and PV and run blindly. Battery 95 %/95 %, SoC 10-90 %."""
-    prices = _read_column(prices_csv, price_column, "PRICES_CSV", "--price-column")
+    prices = _read_prices(prices_csv, price_column, "PRICES_CSV", "--price-column")
     try:
         battery = Battery(
             capacity_kwh=capacity_kwh,
@@ -148,8 +148,15 @@ def household(
     else:
         title = str(profile)
         load_and_pv = _read_profile(profile).reindex(prices.index)
-    result = evaluate_household(prices, load_and_pv, network_fee_per_mwh=network_fee, battery=battery, last_days=days)
-    _print_household(Console(), title, battery, result)
+    console = Console()
+    try:
+        result = evaluate_household(
+            prices, load_and_pv, network_fee_per_mwh=network_fee, battery=battery, last_days=days
+        )
+    except ValueError as exc:  # e.g. a network fee or a load beyond what the optimizer accepts
+        console.print(f"[red]evaluation failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_household(console, title, battery, result)
 
 
 def _read_profile(path: Path) -> pd.DataFrame:

@@ -135,3 +135,11 @@ def test_the_cli_refuses_a_battery_without_capacity(tmp_path: Path) -> None:
 
     assert code == 2
     assert "--capacity-kwh" in output and "capacity_kwh must be" in output
+
+
+def test_the_cli_says_when_the_optimizer_cannot_take_the_tariff(tmp_path: Path) -> None:
+    code, output = evaluate(str(write_prices(tmp_path / "prices.csv", INDEX)), "--network-fee", "1e7")
+
+    assert code == 1
+    assert "evaluation failed" in output and "prices_per_mwh must be within" in output
+    assert "Traceback" not in output
