@@ -99,6 +99,7 @@ def show(market: Market, day: Day) -> None:
     """The day's bids, outcomes and decisions."""
 
     async def work(session: AsyncSession) -> BidDayOut:
+        await price_service.get_market(session=session, code=market)  # UnknownMarket, as the API answers
         return await bidding_service.day_report(session=session, market=market, day=day.date())
 
     console = Console()

@@ -25,6 +25,7 @@ from gridpilot.market.importing import ImportReport, import_batch
 from gridpilot.market.imports import entsoe_source, json_source
 from gridpilot.market.imports.batch import PriceBatch
 from gridpilot.market.imports.csv_file import CsvLayout, CsvLayoutError, read_csv
+from gridpilot.problem import DomainError
 
 app = typer.Typer(help="Market prices: import, fetch and list markets.", no_args_is_help=True)
 
@@ -70,7 +71,11 @@ def store(market: str, timezone: str, batch: PriceBatch, *, source: str) -> Impo
     async def work(session: AsyncSession) -> ImportReport:
         return await import_batch(session=session, market=market, timezone=timezone, batch=batch, now=utcnow())
 
-    report = run_in_session(load_settings(), work)
+    try:
+        report = run_in_session(load_settings(), work)
+    except DomainError as exc:
+        Console(stderr=True).print(f"[red]{escape(exc.title)}:[/red] {escape(exc.detail)}")
+        raise typer.Exit(1) from None
     print_report(Console(), report, source=source, position=batch.position)
     if report.errors:
         raise typer.Exit(1)

@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from gridpilot.market.bidding import Action, DemandResponseKind, Side
 from gridpilot.timeutil import UtcDateTime
 
 MarketCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", examples=["NP"])]
-FinitePrice = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+FinitePrice = Annotated[float, Field(strict=True, ge=-1e6, le=1e6, allow_inf_nan=False)]  # strict: no true, no "3"
+
+
+def _iso_day(value: Any) -> Any:
+    """Refuse what lax parsing would take for a day: a number (read as Unix seconds) or a boolean."""
+    if isinstance(value, str | date):
+        return value
+    raise PydanticCustomError("date_type", "Input should be an ISO date string (YYYY-MM-DD)")
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 
 
 class PriceIn(BaseModel):
@@ -19,8 +30,11 @@ class PriceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    delivery_start: UtcDateTime = Field(description="RFC 3339 with an offset")
-    price: FinitePrice
+    delivery_start: UtcDateTime = Field(
+        description="RFC 3339 with an offset; from 2000-01-01T00:00:00Z to five years after now (later or earlier "
+        "starts are refused as implausible)"
+    )
+    price: FinitePrice = Field(description="A JSON number (not a string or a boolean), at most 1e6 in magnitude")
 
 
 class PriceBatchIn(BaseModel):
@@ -30,11 +44,23 @@ class PriceBatchIn(BaseModel):
 
     market: MarketCode
     timezone: str | None = Field(
-        default=None, max_length=64, description="IANA zone of the market's delivery days; needed for a new market"
+        default=None,
+        max_length=64,
+        description="IANA zone of the market's delivery days; needed for a new market, refused if it differs from "
+        "an existing market's",
     )
     resolution_minutes: int = Field(default=60, ge=1, le=1440)
-    currency: str = Field(default="EUR", min_length=1, max_length=8)
-    unit: str | None = Field(default=None, max_length=16, description="default: CURRENCY/MWh")
+    currency: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="default: the market's (EUR for a new market); another than the stored prices' is refused",
+    )
+    unit: str | None = Field(
+        default=None,
+        max_length=16,
+        description="default: the market's (CURRENCY/MWh for a new market); another than the stored prices' is refused",
+    )
     source: str = Field(default="api", min_length=1, max_length=200)
     known_at: UtcDateTime | None = Field(default=None, description="When the source published them; default: now")
     prices: Annotated[list[PriceIn], Field(min_length=1, max_length=100_000)]
@@ -76,7 +102,10 @@ class ForecastIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     market: MarketCode
-    day: date = Field(description="The delivery day, in the market's time zone")
+    day: IsoDay = Field(
+        description="The delivery day (YYYY-MM-DD) in the market's time zone; from 2000-01-01, and at most the day "
+        "after the latest stored prices"
+    )
 
 
 class ForecastPoint(BaseModel):

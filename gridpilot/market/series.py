@@ -8,6 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from gridpilot.market.exceptions import ForecastDayOutOfRange
+
+FIRST_DAY = date(2000, 1, 1)  # no price gridpilot stores is older (service.EARLIEST_DELIVERY)
+LAST_DAY = date(2999, 12, 31)  # beyond any forecast, and far enough from date.max for every day's arithmetic
+
 
 def price_series(points: Sequence[tuple[datetime, float]], timezone: str) -> pd.Series:
     """(UTC delivery start, price) pairs as a float Series on a DatetimeIndex in `timezone`."""
@@ -17,8 +22,18 @@ def price_series(points: Sequence[tuple[datetime, float]], timezone: str) -> pd.
     return pd.Series([price for _, price in points], index=index.tz_convert(timezone), dtype="float64", name="price")
 
 
+def check_day(day: date) -> date:
+    """The day itself when gridpilot handles it (FIRST_DAY to LAST_DAY), else ForecastDayOutOfRange (422)."""
+    if day < FIRST_DAY:
+        raise ForecastDayOutOfRange(f"{day} is before {FIRST_DAY}, the first delivery day gridpilot handles")
+    if day > LAST_DAY:
+        raise ForecastDayOutOfRange(f"{day} is after {LAST_DAY}, the last delivery day gridpilot handles")
+    return day
+
+
 def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
-    """The UTC instants a local delivery day starts and ends (23, 24 or 25 hours apart)."""
+    """The UTC instants a local delivery day starts and ends (23, 24 or 25 hours apart); see check_day."""
+    check_day(day)
     zone = ZoneInfo(timezone)
     start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)

@@ -17,8 +17,11 @@ from gridpilot.market.models import Market, Price
 from gridpilot.market.schemas import PriceBatchIn
 
 _CHUNK = 1000  # 10 parameters a row stays far below SQLite's and asyncpg's limits
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_DELIVERY = datetime(2000, 1, 1, tzinfo=UTC)  # an older delivery start is a typo or an epoch mix-up
+DELIVERY_HORIZON = timedelta(days=5 * 366)  # the latest delivery start stored: five years after now (forward prices)
+_EPOCH = EARLIEST_DELIVERY
 _QUARTER_HOUR = timedelta(minutes=15)
+DEFAULT_CURRENCY = "EUR"  # of a new market's prices when the batch names none
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,64 @@ async def list_markets(*, session: AsyncSession) -> list[Market]:
     return list(await session.scalars(select(Market).order_by(Market.code)))
 
 
+def delivery_start_problem(start: datetime, *, now: datetime) -> str | None:
+    """Why a delivery start is not plausible (before 2000, or more than five years after now), else None."""
+    if start < EARLIEST_DELIVERY:
+        return f"{start.isoformat()} is before {EARLIEST_DELIVERY.date()}, the earliest delivery start stored"
+    latest = now + DELIVERY_HORIZON
+    if start > latest:
+        return f"{start.isoformat()} is more than five years ahead: none after {latest.isoformat()} is stored"
+    return None
+
+
+def market_conflicts(
+    market: Market,
+    stored: tuple[str, str] | None,
+    *,
+    timezone: str | None = None,
+    currency: str | None = None,
+    unit: str | None = None,
+) -> list[dict[str, str]]:
+    """What a batch says that contradicts the market: its zone, or the currency and unit of its `stored` prices."""
+    errors: list[dict[str, str]] = []
+    if timezone is not None and timezone != market.timezone:
+        detail = f"market {market.code}'s time zone is {market.timezone}, not {timezone}"
+        errors.append({"pointer": "/timezone", "code": "conflict", "detail": detail})
+    if stored is not None:
+        if currency is not None and currency != stored[0]:
+            detail = f"market {market.code}'s prices are in {stored[0]}, not {currency}"
+            errors.append({"pointer": "/currency", "code": "conflict", "detail": detail})
+        elif unit is not None and unit != stored[1]:
+            detail = f"market {market.code}'s prices are in {stored[1]}, not {unit}"
+            errors.append({"pointer": "/unit", "code": "conflict", "detail": detail})
+    return errors
+
+
+async def stored_denomination(*, session: AsyncSession, market: str) -> tuple[str, str] | None:
+    """The currency and unit of the market's latest stored price, or None before its first price."""
+    query = (
+        select(Price.currency, Price.unit).where(Price.market == market).order_by(Price.delivery_start.desc()).limit(1)
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def upsert_prices(
     *, session: AsyncSession, market: str, batch: PriceBatch, points: Sequence[PricePoint], now: datetime
 ) -> UpsertResult:
-    """Store the points (one per delivery period): new ones inserted, changed ones updated, the rest left alone."""
+    """Store the points (one per delivery period): new ones inserted, changed ones updated, the rest left alone.
+
+    Callers screen delivery starts with delivery_start_problem first; one still implausible refuses them all.
+    """
+    implausible = [
+        {"code": "out_of_range", "detail": f"{batch.position} {p.line}: {problem}"}
+        for p in points
+        if (problem := delivery_start_problem(p.delivery_start, now=now)) is not None
+    ]
+    if implausible:
+        raise PricesRejected(
+            f"{len(implausible)} implausible delivery start(s); nothing was stored", errors=implausible
+        )
     stored = await actual_prices(
         session=session,
         market=market,
@@ -164,27 +221,34 @@ async def actual_prices(
 
 async def record_batch(*, session: AsyncSession, batch_in: PriceBatchIn, now: datetime) -> UpsertResult:
     """Store an API batch whole or not at all: every refused row is listed with its JSON pointer."""
-    errors = _batch_errors(batch_in)
+    errors = _batch_errors(batch_in, now=now)
     market = await session.get(Market, batch_in.market)
+    stored = None
     if market is None and batch_in.timezone is None:
         errors.append({"pointer": "/timezone", "code": "required", "detail": f"market {batch_in.market!r} is new"})
+    if market is not None:
+        stored = await stored_denomination(session=session, market=market.code)
+        errors += market_conflicts(
+            market, stored, timezone=batch_in.timezone, currency=batch_in.currency, unit=batch_in.unit
+        )
     if errors:
         raise PricesRejected(f"{len(errors)} problem(s) in the batch; nothing was stored", errors=errors)
     if market is None:
         await ensure_market(session=session, code=batch_in.market, timezone=str(batch_in.timezone), now=now)
+    currency = batch_in.currency or (stored[0] if stored else DEFAULT_CURRENCY)
     batch = PriceBatch(
         source=batch_in.source,
         resolution_minutes=batch_in.resolution_minutes,
-        currency=batch_in.currency,
-        unit=batch_in.unit or f"{batch_in.currency}/MWh",
+        currency=currency,
+        unit=batch_in.unit or (stored[1] if stored else f"{currency}/MWh"),
         known_at=batch_in.known_at,
     )
     points = [PricePoint(p.delivery_start, p.price, i) for i, p in enumerate(batch_in.prices)]
     return await upsert_prices(session=session, market=batch_in.market, batch=batch, points=points, now=now)
 
 
-def _batch_errors(batch_in: PriceBatchIn) -> list[dict[str, str]]:
-    """Violations a schema cannot see: an unknown zone, a period given twice, a start off the resolution grid."""
+def _batch_errors(batch_in: PriceBatchIn, *, now: datetime) -> list[dict[str, str]]:
+    """Violations a schema cannot see: an unknown zone, an implausible start, a period twice, a start off the grid."""
     errors: list[dict[str, str]] = []
     if batch_in.timezone is not None:
         try:
@@ -195,6 +259,10 @@ def _batch_errors(batch_in: PriceBatchIn) -> list[dict[str, str]]:
     step = timedelta(minutes=batch_in.resolution_minutes)
     for index, price in enumerate(batch_in.prices):
         pointer = f"/prices/{index}/delivery_start"
+        problem = delivery_start_problem(price.delivery_start, now=now)
+        if problem is not None:
+            errors.append({"pointer": pointer, "code": "out_of_range", "detail": problem})
+            continue
         if price.delivery_start in first_index:
             detail = f"the same delivery start as /prices/{first_index[price.delivery_start]}"
             errors.append({"pointer": pointer, "code": "duplicate", "detail": detail})

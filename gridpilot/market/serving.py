@@ -23,7 +23,7 @@ from gridpilot.market.exceptions import (
 from gridpilot.market.forecasting.base import InsufficientHistoryError, PriceModel
 from gridpilot.market.models import ForecastModel, ForecastPrediction, Price
 from gridpilot.market.schemas import ForecastOut, ForecastPoint
-from gridpilot.market.series import day_bounds, day_periods, local_day, price_series
+from gridpilot.market.series import FIRST_DAY, check_day, day_bounds, day_periods, local_day, price_series
 
 LOOKBACK_DAYS = 14  # the prices read before the day: enough for every model's lags (LEAR's go back 7 days)
 LAG_DAYS = 7  # the days before D a forecast for D may depend on, listed when some are missing
@@ -89,7 +89,12 @@ async def forecast(
     if record is None:
         raise NoCurrentModel(f"market {market!r} has no current model: train one and promote it")
     served = await cache.served(record=record, settings=settings)
-    start, _ = day_bounds(day - timedelta(days=LOOKBACK_DAYS), served.timezone)
+    try:
+        check_day(day)
+    except ForecastDayOutOfRange as exc:  # far ahead: say how far the stored prices reach, as for any later day
+        exc.errors = [{"pointer": "/day", "code": "out_of_range", "detail": exc.detail}]
+        raise await _after_latest(session=session, served=served, day=day) or exc from None
+    start, _ = day_bounds(max(day - timedelta(days=LOOKBACK_DAYS), FIRST_DAY), served.timezone)
     day_start, _ = day_bounds(day, served.timezone)
     points = await price_service.price_points(
         session=session, market=market, start=start, end=day_start, resolution_minutes=served.resolution_minutes
@@ -151,19 +156,16 @@ async def _no_history(
     *, session: AsyncSession, served: ServedModel, day: date, points: list[tuple[datetime, float]]
 ) -> Exception:
     """Why the day cannot be forecast: after the last stored day, before the first, or lag days incomplete."""
-    query = select(func.min(Price.delivery_start), func.max(Price.delivery_start)).where(
-        Price.market == served.market, Price.resolution_minutes == served.resolution_minutes
-    )
-    first, last = (await session.execute(query)).one()
-    if last is not None and day > local_day(last, served.timezone) + timedelta(days=1):
-        latest = local_day(last, served.timezone)
-        return ForecastDayOutOfRange(
-            f"the latest {served.market} prices are for {latest}; a day-ahead forecast reaches {latest + timedelta(1)}"
-            f" at most, not {day}",
-            latest_price_day=latest.isoformat(),
+    beyond = await _after_latest(session=session, served=served, day=day)
+    if beyond is not None:
+        return beyond
+    first = await session.scalar(
+        select(func.min(Price.delivery_start)).where(
+            Price.market == served.market, Price.resolution_minutes == served.resolution_minutes
         )
+    )
     expected = {
-        d: len(day_periods(d, served.timezone, served.resolution_minutes))
+        d: len(day_periods(d, served.timezone, served.resolution_minutes)) if d >= FIRST_DAY else 1
         for d in (day - timedelta(days=k) for k in range(1, LAG_DAYS + 1))
     }
     found: dict[date, int] = {}
@@ -175,4 +177,25 @@ async def _no_history(
         f"{served.name} v{served.version} cannot forecast {served.market} for {day}: prices missing on "
         f"{', '.join(missing) or 'the days it needs'}{since}",
         missing_days=missing,
+    )
+
+
+async def _after_latest(*, session: AsyncSession, served: ServedModel, day: date) -> ForecastDayOutOfRange | None:
+    """The refusal of a day past the reach of a day-ahead forecast from the latest stored prices, else None."""
+    last = await session.scalar(
+        select(func.max(Price.delivery_start)).where(
+            Price.market == served.market, Price.resolution_minutes == served.resolution_minutes
+        )
+    )
+    if last is None or day <= local_day(last, served.timezone) + timedelta(days=1):
+        return None
+    latest = local_day(last, served.timezone)
+    detail = (
+        f"the latest {served.market} prices are for {latest}; a day-ahead forecast reaches {latest + timedelta(1)}"
+        f" at most, not {day}"
+    )
+    return ForecastDayOutOfRange(
+        detail,
+        errors=[{"pointer": "/day", "code": "out_of_range", "detail": detail}],
+        latest_price_day=latest.isoformat(),
     )

@@ -261,3 +261,16 @@ async def test_the_cli_runs_the_day_once_and_shows_it(cli_settings: Settings, ap
         ["bids", "run", "--market", MARKET, "--day", str(day), "--price-floor", "10", "--price-cap", "5"],
     )
     assert bad.exit_code == 2 and "price_floor" in bad.output
+
+
+async def test_the_cli_says_a_market_is_unknown_and_refuses_days_out_of_range(cli_settings: Settings, api: Api) -> None:
+    runner = CliRunner()
+    unknown = await asyncio.to_thread(
+        runner.invoke, full_app(), ["bids", "show", "--market", "XX", "--day", "2026-12-06"]
+    )
+    assert unknown.exit_code == 1 and "Unknown market" in unknown.output and "Bids not found" not in unknown.output
+    await prepare(api, tomorrow())
+    for day, detail in (("9999-12-31", "after 2999-12-31"), ("0001-01-01", "before 2000-01-01")):
+        refused = await asyncio.to_thread(runner.invoke, full_app(), ["bids", "run", "--market", MARKET, "--day", day])
+        assert refused.exit_code == 1, refused.output
+        assert "Day out of range" in refused.output and detail in " ".join(refused.output.split())

@@ -127,3 +127,37 @@ async def test_served_forecasts_are_logged_and_scored_once_actuals_arrive(seeded
     metrics = (await seeded.client.get("/metrics")).text
     assert 'gridpilot_forecast_mae{market="NP"} 2.0' in metrics
     assert 'gridpilot_forecast_error_periods{market="NP"} 24.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("day", "detail"),
+    [
+        ("9999-12-31", "a day-ahead forecast reaches 2024-11-04 at most, not 9999-12-31"),
+        ("0001-01-01", "0001-01-01 is before 2000-01-01"),
+        ("2000-01-01", "prices missing on"),
+    ],
+)
+async def test_a_day_at_either_end_of_the_calendar_is_refused_cleanly(
+    seeded: Api, settings: Settings, day: str, detail: str
+) -> None:
+    await _train(seeded, settings, "naive-weekly")
+    response = await seeded.client.post(
+        "/api/v1/market/forecast", json={"market": "NP", "day": day}, headers=seeded.viewer
+    )
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert detail in body["detail"]
+    if day == "2000-01-01":  # the first day handled: its lag days are simply missing
+        assert response.status_code == 409 and body["title"] == "Not enough price history"
+    else:
+        assert response.status_code == 422 and body["title"] == "Day out of range"
+        assert [e["pointer"] for e in body["errors"]] == ["/day"]
+
+
+async def test_a_day_given_as_a_number_is_refused_as_not_an_iso_date(seeded: Api) -> None:
+    response = await seeded.client.post(
+        "/api/v1/market/forecast", json={"market": "NP", "day": 20241104}, headers=seeded.viewer
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["pointer"] == "/day" and "ISO date string (YYYY-MM-DD)" in error["detail"]
