@@ -38,8 +38,19 @@ from gridpilot.fleet.schemas import (
     ScheduleOut,
     ScheduleSummary,
 )
+from gridpilot.protocol import (
+    BatteryLimits,
+    Interval,
+    Mode,
+    SchedulePolicy,
+    Violation,
+    first_start,
+    newest_soc,
+    projected_soc_pct,
+    validate_schedule,
+)
 from gridpilot.protocol import Schedule as ProtocolSchedule
-from gridpilot.protocol import SchedulePolicy, Violation, validate_schedule
+from gridpilot.telemetry import service as telemetry_service
 
 
 def _derived_status() -> ColumnElement[str]:
@@ -115,7 +126,8 @@ async def submit(
     the whole day, also where the new plan starts idle).
     """
     devices = await device_service.get_many(session=session, device_ids=_device_ids(raws), for_update=True)
-    valid, rejected = _sort_out(raws, devices=devices, now=now, policy=policy, batch=batch)
+    expected = await _check_socs(session=session, raws=raws, devices=devices, replace_from=replace_from)
+    valid, rejected = _sort_out(raws, devices=devices, expected=expected, now=now, policy=policy, batch=batch)
     observability.SCHEDULES.labels("rejected").inc(len(rejected))
     if rejected and (not partial or not valid):
         errors = [e for r in rejected for e in r.errors]
@@ -172,8 +184,71 @@ def _device_ids(raws: Sequence[object]) -> list[str]:
     )
 
 
+async def _check_socs(
+    *, session: AsyncSession, raws: Sequence[object], devices: dict[str, Device], replace_from: datetime | None
+) -> dict[str, float]:
+    """Per device with a SoC reading, the SoC a new schedule is checked from: the one expected at its takeover
+    (the schedule's first start, or replace_from if earlier). A plan for tomorrow is checked from where
+    today's plan leaves the battery."""
+    takeovers: dict[str, datetime] = {}
+    for raw in raws:
+        device_id = raw.get("device_id") if isinstance(raw, dict) else None
+        start = first_start(raw)
+        if isinstance(device_id, str) and start is not None:
+            takeovers[device_id] = start if replace_from is None else min(start, replace_from)
+    active = [d for device_id, d in devices.items() if d.decommissioned_at is None and device_id in takeovers]
+    return await expected_device_socs(session=session, devices=active, at=takeovers)
+
+
+async def expected_device_socs(
+    *, session: AsyncSession, devices: Sequence[Device], at: Mapping[str, datetime]
+) -> dict[str, float]:
+    """Per device with a SoC reading, its SoC expected at its moment in `at` (expected_socs), from the newer of
+    the SoC in its last acknowledgement and in its last telemetry point."""
+    measured = await telemetry_service.latest_soc(session=session, device_ids=[d.id for d in devices])
+    readings: dict[str, tuple[float, datetime]] = {}
+    for device in devices:
+        reading = newest_soc(device.last_soc_pct, device.last_soc_at, measured.get(device.id))
+        if reading is not None:
+            readings[device.id] = reading
+    limits = {d.id: device_service.battery_limits(d) for d in devices if d.id in readings}
+    return await expected_socs(session=session, readings=readings, limits=limits, at=at)
+
+
+async def expected_socs(
+    *,
+    session: AsyncSession,
+    readings: Mapping[str, tuple[float, datetime]],
+    limits: Mapping[str, BatteryLimits],
+    at: Mapping[str, datetime],
+) -> dict[str, float]:
+    """Each device's SoC expected at its moment in `at`: its reading (SoC, measured at) run on through its stored
+    intervals in between, stopping at the limits as the agent does (projected_soc_pct)."""
+    if not readings:
+        return {}
+    since, until = min(when for _, when in readings.values()), max(at.values())
+    stored: dict[str, list[Interval]] = {device_id: [] for device_id in readings}
+    if since < until:
+        for device_id, start, end, mode, rate_kw in await planned_intervals(
+            session=session, device_ids=list(readings), start=since, end=until
+        ):
+            stored[device_id].append(Interval(start, end, Mode(mode), rate_kw))
+    return {
+        device_id: projected_soc_pct(
+            soc_pct, stored[device_id], limits[device_id], since=measured_at, until=at[device_id]
+        )
+        for device_id, (soc_pct, measured_at) in readings.items()
+    }
+
+
 def _sort_out(
-    raws: Sequence[object], *, devices: dict[str, Device], now: datetime, policy: SchedulePolicy, batch: bool
+    raws: Sequence[object],
+    *,
+    devices: dict[str, Device],
+    expected: Mapping[str, float],
+    now: datetime,
+    policy: SchedulePolicy,
+    batch: bool,
 ) -> tuple[list[_Valid], list[RejectedSchedule]]:
     """Every schedule checked against the protocol and its device: the valid ones, and the refused with why."""
     seen: dict[str, int] = {}
@@ -188,7 +263,7 @@ def _sort_out(
             raw,
             now=now,
             limits=device_service.battery_limits(active) if active else None,
-            soc_pct=active.last_soc_pct if active else None,
+            soc_pct=expected.get(active.id) if active else None,
             policy=policy,
         )
         violations.extend(result.violations)
@@ -207,7 +282,12 @@ def _sort_out(
 
 
 async def check(
-    *, session: AsyncSession, raws: Sequence[object], now: datetime, policy: SchedulePolicy
+    *,
+    session: AsyncSession,
+    raws: Sequence[object],
+    now: datetime,
+    policy: SchedulePolicy,
+    replace_from: datetime | None = None,
 ) -> list[RejectedSchedule]:
     """What `submit` would refuse (pointers prefixed with /{index}), without storing or locking anything.
 
@@ -215,7 +295,8 @@ async def check(
     unless a device or its SoC changes in between (submit checks again).
     """
     devices = await device_service.get_many(session=session, device_ids=_device_ids(raws))
-    return _sort_out(raws, devices=devices, now=now, policy=policy, batch=True)[1]
+    expected = await _check_socs(session=session, raws=raws, devices=devices, replace_from=replace_from)
+    return _sort_out(raws, devices=devices, expected=expected, now=now, policy=policy, batch=True)[1]
 
 
 def _problem_error(violation: Violation) -> dict[str, str]:

@@ -51,7 +51,8 @@ async def hourly_forecast(*, session: AsyncSession, market: str, hours: list[dat
 async def device_plans(*, session: AsyncSession, hours: list[datetime], now: datetime) -> list[DevicePlan]:
     """Every active device with a planned interval in the hours, its schedule averaged to hourly MW.
 
-    The day starts from the device's last reported SoC (the validator's assumption too), or mid-range if unknown.
+    The day starts from the SoC expected at its first hour (the newest reading run on through the stored
+    plan, as the fleet validator and the optimizer see it), or mid-range if the device never reported one.
     """
     plans: list[DevicePlan] = []
     after: str | None = None
@@ -63,6 +64,9 @@ async def device_plans(*, session: AsyncSession, hours: list[datetime], now: dat
             return plans
         after = devices[-1].id
         views = await fleet_schedules.device_views(session=session, device_ids=[d.id for d in devices], now=now)
+        expected = await fleet_schedules.expected_device_socs(
+            session=session, devices=devices, at=dict.fromkeys((d.id for d in devices), hours[0])
+        )
         by_id = {view.device_id: view for view in views}
         for device in devices:
             view = by_id.get(device.id)
@@ -74,7 +78,7 @@ async def device_plans(*, session: AsyncSession, hours: list[datetime], now: dat
                     if overlap > 0:
                         mw[index] += sign * interval.rate_kw / 1000.0 * overlap
             if any(abs(value) >= 1e-6 for value in mw):
-                soc = device.last_soc_pct
+                soc = expected.get(device.id)
                 plans.append(
                     DevicePlan(
                         device_id=device.id,

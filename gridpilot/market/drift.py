@@ -9,6 +9,7 @@ Only plans the optimizer made are corrected: an operator's schedule is left alon
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 from datetime import datetime, timedelta
 from time import perf_counter
 
@@ -58,9 +59,11 @@ async def reoptimize_drift(
         start=start,
         step=step,
         day_end=day_end,
+        next_day_end=day_bounds(day + timedelta(days=1), found.timezone)[1],
         threshold=threshold,
         report=report,
     )
+    drifting = await flows.from_plan_start(session=session, devices=drifting, start=start)
     report.seconds["check"] = perf_counter() - clock
     clock = perf_counter()
     plans = await flows.solve_plans(
@@ -98,10 +101,16 @@ async def _drifting(
     start: datetime,
     step: timedelta,
     day_end: datetime,
+    next_day_end: datetime,
     threshold: float,
     report: flows.FleetRun,
 ) -> list[FleetDevice]:
-    """The devices with a fresh SoC reading further than `threshold` from their optimizer plan."""
+    """The devices with a fresh SoC reading further than `threshold` from their optimizer plan.
+
+    A plan ends its day where the next day's stored plan starts (every plan ends its own day at the
+    configured end SoC, so the next day's start is that SoC less what the next day's intervals add), or
+    at the end SoC when no next day is planned; a re-plan of the day's rest must end there too.
+    """
     views = await schedule_service.device_views(session=session, device_ids=[d.id for d in devices], now=now)
     intervals = {v.device_id: [Interval(i.start, i.end, Mode(i.mode), i.rate_kw) for i in v.intervals] for v in views}
     candidates: list[FleetDevice] = []
@@ -109,16 +118,15 @@ async def _drifting(
         if device.soc_at < start - step:
             report.skipped[device.id] = f"its last SoC reading ({device.soc_at.isoformat()}) is too old to re-plan on"
             continue
-        planned = planned_soc_pct(
-            intervals.get(device.id, []),
-            limits=device.battery.limits(),
-            at=device.soc_at,
-            day_end=day_end,
-            end_soc=end_soc_pct(device.battery, settings.optimize_end_soc_pct),
-        )
+        stored = intervals.get(device.id, [])
+        limits = device.battery.limits()
+        day_end_soc = end_soc_pct(device.battery, settings.optimize_end_soc_pct)
+        if any(interval.start >= day_end for interval in stored):
+            day_end_soc = planned_soc_pct(stored, limits=limits, at=day_end, day_end=next_day_end, end_soc=day_end_soc)
+        planned = planned_soc_pct(stored, limits=limits, at=device.soc_at, day_end=day_end, end_soc=day_end_soc)
         if abs(device.soc_pct - planned) > threshold:
             report.drifted[device.id] = device.soc_pct - planned
-            candidates.append(device)
+            candidates.append(replace(device, end_soc_pct=day_end_soc))
     drifting: list[FleetDevice] = []
     for device in candidates:
         latest = await schedule_service.history(session=session, device_id=device.id, limit=1, now=now)

@@ -24,12 +24,14 @@ def market_tag(market: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FleetDevice:
-    """What the optimizer needs of one device: its battery and its measured SoC."""
+    """What the optimizer needs of one device: its battery, the SoC its plan starts from, and where it must end."""
 
     id: str
     battery: Battery
     soc_pct: float
     soc_at: datetime
+    end_soc_pct: float | None = None
+    """Where the plan must leave the battery at the day's end when the next day's plan needs it (else end_soc_pct())."""
 
 
 def battery_of(limits: BatteryLimits, *, degradation_cost_per_mwh: float = 0.0) -> Battery:
@@ -62,7 +64,7 @@ def problem_for(
         prices_per_mwh=prices,
         step_minutes=step_minutes,
         initial_soc_pct=device.soc_pct,
-        final_soc_pct=end_soc_pct(device.battery, end_soc),
+        final_soc_pct=end_soc_pct(device.battery, end_soc if device.end_soc_pct is None else device.end_soc_pct),
     )
 
 

@@ -9,7 +9,7 @@ for devices whose plan did not change and replaces the whole day for those whose
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from time import perf_counter
 from typing import Any
@@ -31,7 +31,7 @@ from gridpilot.market.fleet_plans import FleetDevice, battery_of, market_tag, pr
 from gridpilot.market.fleet_solvers import PlanSolver
 from gridpilot.market.series import day_bounds
 from gridpilot.market.serving import ModelCache
-from gridpilot.protocol import Interval, Mode, Schedule, SchedulePolicy
+from gridpilot.protocol import Interval, Mode, Schedule, SchedulePolicy, newest_soc
 from gridpilot.telemetry import service as telemetry_service
 
 OPTIMIZER = Actor(kind="system", id="optimizer", name="optimizer")
@@ -91,6 +91,7 @@ async def optimize_fleet(
     clock = perf_counter()
     prices = await day_prices(session=session, settings=settings, cache=cache, market=market, day=day, now=now)
     report.prices_source, report.model = prices.source, prices.model
+    devices = await from_plan_start(session=session, devices=devices, start=prices.starts[0])
     _advance(progress, "prices", 1, 1)
     report.seconds["prices"] = perf_counter() - clock
     clock = perf_counter()
@@ -149,16 +150,6 @@ def _days(span: timedelta) -> str:
     return f"{days:g} day{'s' if days != 1 else ''}"
 
 
-def newest_soc(
-    acked_pct: float | None, acked_at: datetime | None, measured: tuple[float, datetime] | None
-) -> tuple[float, datetime] | None:
-    """The newer of the SoC in the device's last acknowledgement and its latest telemetry point."""
-    acked = (acked_pct, acked_at) if acked_pct is not None and acked_at is not None else None
-    if acked is None or measured is None:
-        return acked or measured
-    return max(acked, measured, key=lambda reading: reading[1])
-
-
 async def fleet_devices(
     *, session: AsyncSession, settings: Settings, market: str, now: datetime, report: FleetRun
 ) -> list[FleetDevice]:
@@ -195,6 +186,23 @@ async def fleet_devices(
             f"(PATCH /api/v1/devices/{{id}} with tags)"
         )
     return found
+
+
+async def from_plan_start(
+    *, session: AsyncSession, devices: Sequence[FleetDevice], start: datetime
+) -> list[FleetDevice]:
+    """The devices with the SoC their plan starts from: the reading run on through their stored plan to `start`.
+
+    The fleet checks a new schedule from the same expected SoC, so a plan for tomorrow made today starts
+    where today's plan leaves the battery, not where the battery is now.
+    """
+    expected = await schedule_service.expected_socs(
+        session=session,
+        readings={d.id: (d.soc_pct, d.soc_at) for d in devices},
+        limits={d.id: d.battery.limits() for d in devices},
+        at=dict.fromkeys((d.id for d in devices), start),
+    )
+    return [replace(d, soc_pct=expected[d.id]) for d in devices]
 
 
 async def solve_plans(
@@ -267,7 +275,11 @@ async def store_plans(
     _advance(progress, "store", 0, len(raws))
     policy = schedule_service.schedule_policy(settings)
     if dry_run:
-        refused = await schedule_service.check(session=session, raws=raws, now=now, policy=policy) if raws else []
+        refused = (
+            await schedule_service.check(session=session, raws=raws, now=now, policy=policy, replace_from=replace_from)
+            if raws
+            else []
+        )
         refusals = {order[r.index]: r.errors for r in refused}
         report.stored.extend(d for d in [*order, *idle_now] if d not in refusals)
     else:

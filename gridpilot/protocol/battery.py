@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from gridpilot.protocol.schedule import Interval, Mode
 
@@ -57,3 +58,33 @@ def soc_trajectory(soc_pct: float, intervals: Iterable[Interval], limits: Batter
         soc_pct = soc_after(soc_pct, interval, limits)
         trajectory.append(soc_pct)
     return trajectory
+
+
+def projected_soc_pct(
+    soc_pct: float, intervals: Iterable[Interval], limits: BatteryLimits, *, since: datetime, until: datetime
+) -> float:
+    """The SoC at `until` of a battery that was at soc_pct at `since` and ran the intervals' parts in between.
+
+    Like the agent, a charge stops at max_soc_pct and a discharge at min_soc_pct (a battery already
+    beyond a limit stays where it is rather than being pushed further out).
+    """
+    for interval in sorted(intervals, key=lambda item: item.start):
+        start, end = max(interval.start, since), min(interval.end, until)
+        if start >= end:
+            continue
+        change = soc_change_pct(interval._replace(start=start, end=end), limits)
+        if change > 0:
+            soc_pct = min(soc_pct + change, max(soc_pct, limits.max_soc_pct))
+        else:
+            soc_pct = max(soc_pct + change, min(soc_pct, limits.min_soc_pct))
+    return soc_pct
+
+
+def newest_soc(
+    acked_pct: float | None, acked_at: datetime | None, measured: tuple[float, datetime] | None
+) -> tuple[float, datetime] | None:
+    """The newer of the SoC in a device's last acknowledgement and its latest telemetry point (SoC, measured at)."""
+    acked = (acked_pct, acked_at) if acked_pct is not None and acked_at is not None else None
+    if acked is None or measured is None:
+        return acked or measured
+    return max(acked, measured, key=lambda reading: reading[1])

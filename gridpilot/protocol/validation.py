@@ -88,6 +88,14 @@ def validate_schedule(
     return ValidationResult(Schedule(device_id, tuple(intervals)))
 
 
+def first_start(raw: object) -> datetime | None:
+    """The start of a raw schedule's first interval in UTC when it reads as one (as validate_schedule reads it)."""
+    items = raw.get("intervals") if isinstance(raw, dict) else None
+    first = items[0] if isinstance(items, list) and items else None
+    value = first.get("start") if isinstance(first, dict) else None
+    return _timestamp(value, "", "start", []) if isinstance(value, str) else None
+
+
 def _device_id(raw: dict[str, object], violations: list[Violation]) -> str | None:
     if "device_id" not in raw:
         violations.append(Violation("/device_id", "missing", "device_id is required"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -12,6 +12,7 @@ from gridpilot.app import create_app
 from gridpilot.dependencies import get_now
 from tests.conftest import Api
 from tests.fleet.factories import ack, next_quarter_hour, schedule
+from tests.telemetry.factories import points
 
 
 async def test_single_schedule_is_stored_with_pending_intervals(api: Api) -> None:
@@ -250,3 +251,26 @@ async def test_rejected_submission_leaves_the_stored_plan_untouched(api: Api) ->
     assert response.json()["errors"][0]["pointer"] == "/intervals/0/rate_kw"
     after = (await api.client.get("/api/v1/devices/bat-1/schedule", headers=credential)).json()
     assert after == before
+
+
+async def test_a_later_schedule_is_checked_from_where_the_stored_plan_leaves_the_battery(api: Api) -> None:
+    _, credential = await api.register_device("bat-1", capacity_kwh=10, max_charge_kw=5)  # SoC 10-90 %, 95 %
+    reading = points(1, start=datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))[0] | {"soc_pct": 50.0}
+    sent = await api.client.post("/api/v1/devices/bat-1/telemetry", json={"points": [reading]}, headers=credential)
+    assert sent.status_code == 200, sent.text
+    first = next_quarter_hour()
+    charge_to_88 = schedule("bat-1", start=first, count=1, minutes=60, rate_kw=4, alternate=False)  # +38 points
+    assert (await api.client.post("/api/v1/schedules", json=charge_to_88, headers=api.admin)).status_code == 201
+
+    later = first + timedelta(hours=3)
+    more = schedule("bat-1", start=later, count=1, minutes=60, rate_kw=2, alternate=False)  # +19: 107 % from 88
+    refused = await api.client.post("/api/v1/schedules", json=more, headers=api.admin)
+    assert refused.status_code == 422
+    assert [e["code"] for e in refused.json()["errors"]] == ["soc_infeasible"]
+    assert "from 88.0% to 107.0%" in refused.json()["errors"][0]["detail"]
+
+    less = schedule("bat-1", start=later, count=1, minutes=60, mode=2, rate_kw=2, alternate=False)
+    assert (await api.client.post("/api/v1/schedules", json=less, headers=api.admin)).status_code == 201
+    replacing = schedule("bat-1", start=first, count=2, minutes=60, rate_kw=4, alternate=False)  # from 50: 88, 126
+    error = (await api.client.post("/api/v1/schedules", json=replacing, headers=api.admin)).json()["errors"][0]
+    assert error["pointer"] == "/intervals/1" and "from 88.0% to 126.0%" in error["detail"]  # not from 88 at /0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from gridpilot.auth.schemas import SYSTEM
 from gridpilot.config import Settings
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
-from gridpilot.market import fleet_jobs, registry
+from gridpilot.market import fleet_jobs, flows, registry
 from gridpilot.market.exceptions import (
     DayNotPlannable,
     ForecastDayOutOfRange,
@@ -20,7 +22,7 @@ from gridpilot.market.exceptions import (
     UnknownMarket,
 )
 from gridpilot.market.fleet_plans import planned_soc_pct
-from gridpilot.market.flows import FleetRun, check_plannable, fleet_devices, newest_soc
+from gridpilot.market.flows import FleetRun, check_plannable, fleet_devices
 from gridpilot.market.series import day_bounds
 from gridpilot.protocol import Interval, Mode, SchedulePolicy, validate_schedule
 from gridpilot.telemetry import service as telemetry_service
@@ -170,15 +172,6 @@ async def test_refusals_say_what_is_missing(settings: Settings) -> None:
             await plan(factory, settings, market="BE", day=DAY + timedelta(days=5))
 
 
-def test_the_starting_soc_is_the_newer_of_the_last_ack_and_the_latest_telemetry() -> None:
-    earlier, later = NOW - timedelta(minutes=10), NOW
-    assert newest_soc(None, None, None) is None
-    assert newest_soc(40.0, earlier, None) == (40.0, earlier)
-    assert newest_soc(None, None, (55.0, later)) == (55.0, later)
-    assert newest_soc(40.0, earlier, (55.0, later)) == (55.0, later)
-    assert newest_soc(40.0, later, (55.0, earlier)) == (40.0, later)
-
-
 async def test_a_device_that_only_sent_telemetry_is_planned_from_its_measured_soc(settings: Settings) -> None:
     async with database(settings) as factory:
         async with factory() as session:
@@ -197,6 +190,39 @@ async def test_a_device_that_only_sent_telemetry_is_planned_from_its_measured_so
             found = await fleet_devices(session=session, settings=settings, market="NP", now=NOW, report=run)
         assert {(d.id, d.soc_pct) for d in found} == {("telemetry-only", 30.0), ("stale-ack", 20.0)}
         assert run.skipped == {"never-reported": "no SoC reported yet: the plan needs a starting point"}
+
+
+async def test_tomorrows_plan_starts_where_todays_stored_plan_leaves_the_battery(settings: Settings) -> None:
+    evening = NOW.replace(hour=16)  # 17:00 in Oslo the day before
+    async with database(settings) as factory:
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "bat-1", soc=50.0)  # 10 kWh, 95 %: 2 kW for 2 h adds 38 points
+            today = {
+                "device_id": "bat-1",
+                "intervals": [Interval(evening, evening + timedelta(hours=2), Mode.CHARGE, 2.0).to_json()],
+            }
+            await schedule_service.submit(
+                session=session,
+                raws=[today],
+                actor=SYSTEM,
+                now=NOW,
+                policy=schedule_service.schedule_policy(settings),
+                batch=False,
+            )
+            await session.commit()
+        report = await plan(factory, settings)
+        async with factory() as session:
+            limits = device_service.battery_limits(await device_service.get(session=session, device_id="bat-1"))
+        planned = (await views(factory, "bat-1"))["bat-1"]
+
+    assert report.stored == ["bat-1"]
+    day_start, day_end = day_bounds(DAY, TZ)
+    assert planned[0] == Interval(evening, evening + timedelta(hours=2), Mode.CHARGE, 2.0)  # today's, kept
+    tomorrow = [i for i in planned if i.start >= day_start]
+    assert planned_soc_pct(tomorrow, limits=limits, at=day_start, day_end=day_end, end_soc=50.0) == pytest.approx(
+        88.0, abs=0.05
+    )  # rates in whole watts
 
 
 async def test_an_idle_plan_clears_the_rest_of_the_day_and_keeps_what_comes_after_it(settings: Settings) -> None:
@@ -290,40 +316,63 @@ async def test_a_short_configured_horizon_refuses_tomorrow_up_front(settings: Se
             await plan(factory, short, solver=NeverCalled())
 
 
-async def refusing_setup(factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """bat-ok plans from its ack; bat-stale's newer telemetry (20 %) is far from its ack (80 %) that the fleet
-    checks schedules against, so its plan to charge from 20 % overfills the battery as the fleet sees it."""
-    async with factory() as session:
-        await seed_market(session, settings)
-        await add_device(session, "bat-ok", soc=50.0)
-        await add_device(session, "bat-stale", soc=80.0, soc_at=NOW - timedelta(hours=2))
-        point = TelemetryPointIn(at=NOW - timedelta(minutes=5), soc_pct=20.0, power_kw=0.0, state=DeviceState.IDLE)
-        await telemetry_service.record(session=session, device_id="bat-stale", points=[point], now=NOW)
-        await session.commit()
-
-
 async def test_a_refused_schedule_says_why_and_its_cost_is_not_counted(settings: Settings) -> None:
     async with database(settings) as factory:
-        await refusing_setup(factory, settings)
-        dry = await plan(factory, settings, dry_run=True)
-        report = await plan(factory, settings)
+        async with factory() as session:
+            await seed_market(session, settings)
+            await add_device(session, "bat-ok", soc=50.0)
+            await add_device(session, "bat-overtaken", soc=88.0)
+            await session.commit()
+        dry, cost_ok = await store_a_plan_made_from_an_overtaken_reading(factory, settings, dry_run=True)
+        report, _ = await store_a_plan_made_from_an_overtaken_reading(factory, settings, dry_run=False)
 
     for run in (dry, report):
-        assert run.stored == ["bat-ok"] and run.refused == ["bat-stale"]
-        assert run.skipped["bat-stale"].startswith("the fleet refused the schedule: code 'soc_")
-        assert "above the device's maximum of 90%" in run.skipped["bat-stale"]
-    assert report.objective == dry.objective
+        assert run.stored == ["bat-ok"] and run.refused == ["bat-overtaken"]
+        assert run.skipped["bat-overtaken"].startswith("the fleet refused the schedule: code 'soc_")
+        assert "above the device's maximum of 90%" in run.skipped["bat-overtaken"]
+    assert report.objective == dry.objective == pytest.approx(cost_ok)
+
+
+async def store_a_plan_made_from_an_overtaken_reading(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, *, dry_run: bool
+) -> tuple[FleetRun, float]:
+    """Plans for tomorrow, bat-overtaken's made from 20 % although the fleet has since heard 88 % from it;
+    the run's report and bat-ok's expected cost."""
+    async with factory() as session:
+        report = FleetRun(market="NP", day=DAY)
+        devices = await flows.fleet_devices(session=session, settings=settings, market="NP", now=NOW, report=report)
+        start, end = day_bounds(DAY, TZ)
+        devices = [replace(d, soc_pct=20.0) if d.id == "bat-overtaken" else d for d in devices]
+        prices = [40.0 + 30.0 * math.sin(hour / 24 * 2 * math.pi) for hour in range(24)]
+        plans = await flows.solve_plans(SOLVER, devices, prices, step_minutes=60, settings=settings, progress=None)
+        cost_ok = next(p.objective for d, p in zip(devices, plans, strict=True) if d.id == "bat-ok")
+        await flows.store_plans(
+            session=session,
+            settings=settings,
+            devices=devices,
+            plans=plans,
+            start=start,
+            day_end=end,
+            now=NOW,
+            report=report,
+            dry_run=dry_run,
+            progress=None,
+        )
+        await session.commit()
+    return report, cost_ok
 
 
 async def test_when_every_schedule_is_refused_each_device_gets_its_first_reason(settings: Settings) -> None:
+    capped = settings.model_copy(update={"schedule_max_intervals": 1})  # an operator's cap that plans exceed
     async with database(settings) as factory:
-        await refusing_setup(factory, settings)
         async with factory() as session:
-            ok = await device_service.get(session=session, device_id="bat-ok")
-            await device_service.decommission(session=session, device=ok, actor=SYSTEM, now=NOW)
+            await seed_market(session, settings)
+            await add_device(session, "bat-1", soc=30.0)
+            await add_device(session, "bat-2", soc=70.0)
             await session.commit()
-        report = await plan(factory, settings)
+        report = await plan(factory, capped)
 
-    assert report.stored == [] and report.refused == ["bat-stale"] and report.objective == 0.0
-    assert report.skipped["bat-stale"].startswith("the fleet refused the schedule: code 'soc_")
-    assert "nothing was stored" not in report.skipped["bat-stale"]
+    assert report.stored == [] and sorted(report.refused) == ["bat-1", "bat-2"] and report.objective == 0.0
+    for device_id in ("bat-1", "bat-2"):
+        assert report.skipped[device_id].startswith("the fleet refused the schedule: code 'too_many'")
+        assert "nothing was stored" not in report.skipped[device_id]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from gridpilot.cli import full_app
 from gridpilot.config import Settings
-from gridpilot.db import create_engine, create_session_factory
 from gridpilot.market.series import local_day
-from gridpilot.telemetry import service as telemetry_service
-from gridpilot.telemetry.schemas import DeviceState, TelemetryPointIn
 from tests.market.fleet_setup import TZ, add_device, database, seed_market
 
 
@@ -101,23 +99,15 @@ def test_a_day_the_fleet_would_refuse_is_refused_before_optimizing_and_today_poi
         assert far.exit_code == 1 and "schedule horizon of 7 days" in far.output
 
 
-def test_schedules_the_fleet_refuses_show_why_and_the_run_fails_when_none_is_stored(cli_settings: Settings) -> None:
+def test_schedules_the_fleet_refuses_show_why_and_the_run_fails_when_none_is_stored(
+    cli_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seed(cli_settings)
-    now = datetime.now(UTC)
+    monkeypatch.setenv("GRIDPILOT_SCHEDULE_MAX_INTERVALS", "1")  # an operator's cap that every plan exceeds
 
-    async def stale() -> None:  # the fleet checks against the ack (80 %); the plan starts from telemetry (20 %)
-        engine = create_engine(cli_settings)  # not database(): that empties PostgreSQL first
-        async with create_session_factory(engine)() as session:
-            await add_device(session, "bat-de", soc=80.0, soc_at=now - timedelta(hours=2), tags=("market:DE",))
-            point = TelemetryPointIn(at=now - timedelta(minutes=5), soc_pct=20.0, power_kw=0.0, state=DeviceState.IDLE)
-            await telemetry_service.record(session=session, device_id="bat-de", points=[point], now=now)
-            await session.commit()
-        await engine.dispose()
-
-    asyncio.run(stale())
     for dry_run in (("--dry-run",), ()):
-        result = invoke("fleet", "--market", "DE", *dry_run)
+        result = invoke("fleet", "--market", "NP", *dry_run)
         assert result.exit_code == 1, result.output
-        assert "the fleet refused the schedule: code 'soc_" in result.output
+        assert "the fleet refused the schedule: code 'too_many'" in result.output
         assert "nothing would be stored" in result.output if dry_run else "nothing stored" in result.output
-        assert counts(result)[:5] == ["1", "0", "0", "0", "1"] and counts(result)[-1] == "0.00"
+        assert counts(result)[:5] == ["3", "0", "0", "0", "3"] and counts(result)[-1] == "0.00"
