@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -131,15 +132,7 @@ def household(
     site can do), and planned on yesterday's load and PV and run blindly. Battery 95 %/95 %, SoC 10-90 %."""
     prices = _read_prices(prices_csv, price_column, "PRICES_CSV", "--price-column")
     try:
-        battery = Battery(
-            capacity_kwh=capacity_kwh,
-            max_charge_kw=power_kw,
-            max_discharge_kw=power_kw,
-            charge_efficiency=HOME_BATTERY.charge_efficiency,
-            discharge_efficiency=HOME_BATTERY.discharge_efficiency,
-            min_soc_pct=HOME_BATTERY.min_soc_pct,
-            max_soc_pct=HOME_BATTERY.max_soc_pct,
-        )
+        battery = replace(HOME_BATTERY, capacity_kwh=capacity_kwh, max_charge_kw=power_kw, max_discharge_kw=power_kw)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--capacity-kwh / --power-kw") from None
     if profile is None:
