@@ -55,13 +55,13 @@ def start_demo(data_dir: Path, port: int, log: Path, *extra: str) -> subprocess.
 
 
 def stop_group(process: subprocess.Popen[bytes], data_dir: Path) -> None:
-    """Whatever a failed test left: the demo's process group, and the server in its own session."""
+    """Whatever a failed test left: the demo's process group, and its children (server, worker, broker), each in
+    its own session with its pid in data_dir/NAME.pid."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
-    pid_file = data_dir / "server.pid"
-    if pid_file.exists():
-        with contextlib.suppress(ProcessLookupError):
+    for pid_file in data_dir.glob("*.pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
