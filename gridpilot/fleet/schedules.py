@@ -184,6 +184,9 @@ def _device_ids(raws: Sequence[object]) -> list[str]:
     )
 
 
+PROJECTION_LOOKBACK = timedelta(days=2)
+
+
 async def _check_socs(
     *, session: AsyncSession, raws: Sequence[object], devices: dict[str, Device], replace_from: datetime | None
 ) -> dict[str, float]:
@@ -223,10 +226,16 @@ async def expected_socs(
     at: Mapping[str, datetime],
 ) -> dict[str, float]:
     """Each device's SoC expected at its moment in `at`: its reading (SoC, measured at) run on through its stored
-    intervals in between, stopping at the limits as the agent does (projected_soc_pct)."""
+    intervals in between, stopping at the limits as the agent does (projected_soc_pct).
+
+    Only the intervals of the last PROJECTION_LOOKBACK before the earliest moment are read: a device silent for
+    longer has most likely not run its plan, and one such device must not make the query read weeks of every
+    device's intervals.
+    """
     if not readings:
         return {}
-    since, until = min(when for _, when in readings.values()), max(at.values())
+    oldest = min(when for _, when in readings.values())
+    since, until = max(oldest, min(at.values()) - PROJECTION_LOOKBACK), max(at.values())
     stored: dict[str, list[Interval]] = {device_id: [] for device_id in readings}
     if since < until:
         for device_id, start, end, mode, rate_kw in await planned_intervals(
