@@ -111,3 +111,12 @@ def test_schedules_the_fleet_refuses_show_why_and_the_run_fails_when_none_is_sto
         assert "the fleet refused the schedule: code 'too_many'" in result.output
         assert "nothing would be stored" in result.output if dry_run else "nothing stored" in result.output
         assert counts(result)[:5] == ["3", "0", "0", "0", "3"] and counts(result)[-1] == "0.00"
+
+
+@pytest.mark.parametrize(("day", "detail"), [("9999-12-31", "after 2999-12-31"), ("0001-01-01", "before 2000-01-01")])
+def test_optimize_refuses_a_day_out_of_range(cli_settings: Settings, day: str, detail: str) -> None:
+    seed(cli_settings)
+    result = invoke("fleet", "--market", "NP", "--day", day, "--dry-run")
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Day out of range" in result.output and detail in " ".join(result.output.split())
