@@ -38,7 +38,9 @@ async def market_page(
     chosen = chosen or (markets[0] if markets else None)
     context: dict[str, object] = {"viewer": viewer, "markets": markets, "market": chosen, "view": None}
     if chosen is not None:
-        latest = await market_views.latest_price_day(session=session, market=chosen.code, timezone=chosen.timezone)
+        latest = await market_views.latest_price_day(
+            session=session, market=chosen.code, timezone=chosen.timezone, now=now
+        )
         today = now.astimezone(ZoneInfo(chosen.timezone)).date()
         first_day, last_day = day_range(first, last, default_end=latest or today, notes=notes)
         context["view"] = await market_views.market_view(

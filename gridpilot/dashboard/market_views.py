@@ -67,9 +67,11 @@ class MarketView:
     value: dict[str, Any] = field(default_factory=dict)
 
 
-async def latest_price_day(*, session: AsyncSession, market: str, timezone: str) -> date | None:
+async def latest_price_day(*, session: AsyncSession, market: str, timezone: str, now: datetime) -> date | None:
     """The market-local day of the market's latest stored price (where a default range ends)."""
-    latest = await session.scalar(select(func.max(Price.delivery_start)).where(Price.market == market))
+    latest = await session.scalar(
+        select(func.max(Price.delivery_start)).where(Price.market == market, price_service.plausible_delivery(now=now))
+    )
     return None if latest is None else latest.astimezone(ZoneInfo(timezone)).date()
 
 

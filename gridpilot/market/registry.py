@@ -42,7 +42,9 @@ async def train(
 ) -> ForecastModel:
     """Fit the model on the stored prices, measure it on held-out days, save it and register the next version."""
     market = await price_service.get_market(session=session, code=request.market)
-    first, last = await _price_range(session=session, market=market.code, resolution=request.resolution_minutes)
+    first, last = await _price_range(
+        session=session, market=market.code, resolution=request.resolution_minutes, now=now
+    )
     if first is None or last is None:
         raise NotEnoughHistory(f"market {market.code!r} has no {request.resolution_minutes}-minute prices")
     start = first if request.window_days is None else max(first, last - timedelta(days=request.window_days))
@@ -127,10 +129,10 @@ def _holdout_metrics(request: TrainingRequest, prices: pd.Series, timezone: str)
 
 
 async def _price_range(
-    *, session: AsyncSession, market: str, resolution: int
+    *, session: AsyncSession, market: str, resolution: int, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
     query = select(func.min(Price.delivery_start), func.max(Price.delivery_start)).where(
-        Price.market == market, Price.resolution_minutes == resolution
+        Price.market == market, Price.resolution_minutes == resolution, price_service.plausible_delivery(now=now)
     )
     first, last = (await session.execute(query)).one()
     return first, last

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +70,15 @@ def delivery_start_problem(start: datetime, *, now: datetime) -> str | None:
     if start > latest:
         return f"{start.isoformat()} is more than five years ahead: none after {latest.isoformat()} is stored"
     return None
+
+
+def plausible_delivery(*, now: datetime) -> ColumnElement[bool]:
+    """The stored prices whose delivery start the imports would accept today.
+
+    Older versions stored any start (e.g. a year-9999 typo); reads of a market's range of prices use this
+    so that such a row cannot stretch a training window or become the "latest price day".
+    """
+    return Price.delivery_start.between(EARLIEST_DELIVERY, now + DELIVERY_HORIZON)
 
 
 def market_conflicts(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.config import Settings
@@ -93,14 +93,14 @@ async def forecast(
         check_day(day)
     except ForecastDayOutOfRange as exc:  # far ahead: say how far the stored prices reach, as for any later day
         exc.errors = [{"pointer": "/day", "code": "out_of_range", "detail": exc.detail}]
-        raise await _after_latest(session=session, served=served, day=day) or exc from None
+        raise await _after_latest(session=session, served=served, day=day, now=now) or exc from None
     start, _ = day_bounds(max(day - timedelta(days=LOOKBACK_DAYS), FIRST_DAY), served.timezone)
     day_start, _ = day_bounds(day, served.timezone)
     points = await price_service.price_points(
         session=session, market=market, start=start, end=day_start, resolution_minutes=served.resolution_minutes
     )
     periods = day_periods(day, served.timezone, served.resolution_minutes)
-    values = await _predict(session=session, served=served, points=points, day=day, periods=periods)
+    values = await _predict(session=session, served=served, points=points, day=day, periods=periods, now=now)
     await session.execute(
         insert(ForecastPrediction),
         [
@@ -137,33 +137,30 @@ async def _predict(
     points: list[tuple[datetime, float]],
     day: date,
     periods: list[datetime],
+    now: datetime,
 ) -> list[float]:
     """The model's prices for the day's periods, or a specific refusal saying which inputs are missing."""
     if not points or local_day(points[-1][0], served.timezone) < day - timedelta(days=1):  # day-ahead only
-        raise await _no_history(session=session, served=served, day=day, points=points)
+        raise await _no_history(session=session, served=served, day=day, points=points, now=now)
     try:
         forecast = served.model.predict(price_series(points, served.timezone), day)
     except InsufficientHistoryError:
-        raise await _no_history(session=session, served=served, day=day, points=points) from None
+        raise await _no_history(session=session, served=served, day=day, points=points, now=now) from None
     index = pd.DatetimeIndex(periods).tz_convert(served.timezone)
     values = forecast.reindex(index).to_numpy(dtype="float64")
     if len(values) != len(periods) or not all(math.isfinite(v) for v in values):
-        raise await _no_history(session=session, served=served, day=day, points=points)
+        raise await _no_history(session=session, served=served, day=day, points=points, now=now)
     return [float(v) for v in values]
 
 
 async def _no_history(
-    *, session: AsyncSession, served: ServedModel, day: date, points: list[tuple[datetime, float]]
+    *, session: AsyncSession, served: ServedModel, day: date, points: list[tuple[datetime, float]], now: datetime
 ) -> Exception:
     """Why the day cannot be forecast: after the last stored day, before the first, or lag days incomplete."""
-    beyond = await _after_latest(session=session, served=served, day=day)
+    beyond = await _after_latest(session=session, served=served, day=day, now=now)
     if beyond is not None:
         return beyond
-    first = await session.scalar(
-        select(func.min(Price.delivery_start)).where(
-            Price.market == served.market, Price.resolution_minutes == served.resolution_minutes
-        )
-    )
+    first = await session.scalar(select(func.min(Price.delivery_start)).where(*_stored_range(served, now)))
     expected = {
         d: len(day_periods(d, served.timezone, served.resolution_minutes)) if d >= FIRST_DAY else 1
         for d in (day - timedelta(days=k) for k in range(1, LAG_DAYS + 1))
@@ -180,13 +177,11 @@ async def _no_history(
     )
 
 
-async def _after_latest(*, session: AsyncSession, served: ServedModel, day: date) -> ForecastDayOutOfRange | None:
+async def _after_latest(
+    *, session: AsyncSession, served: ServedModel, day: date, now: datetime
+) -> ForecastDayOutOfRange | None:
     """The refusal of a day past the reach of a day-ahead forecast from the latest stored prices, else None."""
-    last = await session.scalar(
-        select(func.max(Price.delivery_start)).where(
-            Price.market == served.market, Price.resolution_minutes == served.resolution_minutes
-        )
-    )
+    last = await session.scalar(select(func.max(Price.delivery_start)).where(*_stored_range(served, now)))
     if last is None or day <= local_day(last, served.timezone) + timedelta(days=1):
         return None
     latest = local_day(last, served.timezone)
@@ -198,4 +193,13 @@ async def _after_latest(*, session: AsyncSession, served: ServedModel, day: date
         detail,
         errors=[{"pointer": "/day", "code": "out_of_range", "detail": detail}],
         latest_price_day=latest.isoformat(),
+    )
+
+
+def _stored_range(served: ServedModel, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of the model's market and resolution on plausible delivery starts (see plausible_delivery)."""
+    return (
+        Price.market == served.market,
+        Price.resolution_minutes == served.resolution_minutes,
+        price_service.plausible_delivery(now=now),
     )

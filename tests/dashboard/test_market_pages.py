@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridpilot.db import utcnow
-from gridpilot.market.models import Market
+from gridpilot.market.models import Market, Price
 from tests.dashboard.conftest import SEED_MARKET, Dashboard, seed_market_data
 
 
@@ -118,3 +118,25 @@ async def test_a_chosen_range_shows_only_its_days(dashboard: Dashboard) -> None:
 async def test_the_market_page_needs_a_login(dashboard: Dashboard) -> None:
     response = await dashboard.api.client.get("/market")
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_a_year_9999_price_an_older_version_stored_does_not_move_the_default_week(dashboard: Dashboard) -> None:
+    day = (utcnow() + timedelta(days=1)).date()
+    await seed_market_data(dashboard.api.app.state.session_factory, day=day)
+    async with dashboard.api.app.state.session_factory() as session:
+        session.add(
+            Price(
+                market=SEED_MARKET,
+                delivery_start=datetime(9999, 12, 31, 23, tzinfo=UTC),
+                resolution_minutes=60,
+                price=1.0,
+                currency="EUR",
+                unit="EUR/MWh",
+                source="old",
+                known_at=utcnow(),
+            )
+        )
+        await session.commit()
+    response = await dashboard.viewer.get("/market")
+    assert response.status_code == 200, response.text
+    assert f'value="{(day - timedelta(days=6)).isoformat()}"' in response.text

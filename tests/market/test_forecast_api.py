@@ -11,6 +11,7 @@ import pytest
 from gridpilot.config import Settings
 from gridpilot.dependencies import get_now
 from gridpilot.market import registry
+from gridpilot.market.models import Price
 from gridpilot.market.series import day_bounds
 from gridpilot.market.series import price_series as to_series
 from tests.conftest import Api
@@ -21,6 +22,7 @@ FIRST = date(2024, 9, 9)
 DAYS = 56  # through 3 November, across the autumn DST change (27 October, 25 hours)
 NEXT = FIRST + timedelta(days=DAYS)
 NOW = datetime(2024, 11, 3, 10, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 async def _train(api: Api, settings: Settings, name: str, *, promote: bool = True, **options: object) -> int:
@@ -105,6 +107,34 @@ async def test_every_refusal_is_specific(seeded: Api, settings: Settings) -> Non
     seeded.app.state.model_cache = type(seeded.app.state.model_cache)()
     status, body = await _forecast(seeded, NEXT)
     assert status == 503 and body["title"] == "Forecast model unavailable"
+
+
+async def test_implausible_rows_an_older_version_stored_do_not_break_training_or_serving(
+    seeded: Api, settings: Settings
+) -> None:
+    async with seeded.app.state.session_factory() as session:  # as stored before the imports checked delivery starts
+        for start in (datetime(9999, 12, 31, 23, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)):
+            session.add(
+                Price(
+                    market="NP",
+                    delivery_start=start,
+                    resolution_minutes=60,
+                    price=1.0,
+                    currency="EUR",
+                    unit="EUR/MWh",
+                    source="old",
+                    known_at=NOW,
+                )
+            )
+        await session.commit()
+    model_id = await _train(seeded, settings, "naive-daily")
+    async with seeded.app.state.session_factory() as session:
+        record = await registry.get(session=session, model_id=model_id)
+        assert record.train_start == day_bounds(FIRST, TZ)[0] and record.train_end == day_bounds(NEXT, TZ)[0] - HOUR
+    status, body = await _forecast(seeded, NEXT)
+    assert status == 200, body
+    status, body = await _forecast(seeded, NEXT + timedelta(days=2))
+    assert status == 422 and body["latest_price_day"] == "2024-11-03"
 
 
 async def test_served_forecasts_are_logged_and_scored_once_actuals_arrive(seeded: Api, settings: Settings) -> None:
