@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gridpilot.cli.prices import zone
 from gridpilot.market.backtest import MissingColumnError, read_price_csv
 from gridpilot.market.dispatch import Battery
 from gridpilot.market.dispatch.inputs import MAX_PRICE_PER_MWH
@@ -27,19 +28,19 @@ from gridpilot.market.household import HOME_BATTERY, HouseholdEvaluation, evalua
 app = typer.Typer(help="Evaluate dispatch on forecasts, settled on actual prices.", no_args_is_help=True)
 
 
-def _read_column(path: Path, column: str, file_hint: str, column_hint: str) -> pd.Series:
+def _read_column(path: Path, column: str, file_hint: str, column_hint: str, timezone: str | None = None) -> pd.Series:
     """One column of a CSV; a usage error names the option at fault: the column's name, or the file."""
     try:
-        return read_price_csv(path, column).prices
+        return read_price_csv(path, column, timezone).prices
     except MissingColumnError as exc:
         raise typer.BadParameter(str(exc), param_hint=column_hint) from None
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc), param_hint=file_hint) from None
 
 
-def _read_prices(path: Path, column: str, file_hint: str, column_hint: str) -> pd.Series:
+def _read_prices(path: Path, column: str, file_hint: str, column_hint: str, timezone: str | None = None) -> pd.Series:
     """A column of prices the optimizer accepts: beyond ±MAX_PRICE_PER_MWH a value is a unit or typing mistake."""
-    prices = _read_column(path, column, file_hint, column_hint)
+    prices = _read_column(path, column, file_hint, column_hint, timezone)
     beyond = prices.index[prices.abs() > MAX_PRICE_PER_MWH]
     if len(beyond):
         raise typer.BadParameter(
@@ -55,6 +56,12 @@ def _finite_scale(value: float) -> float:
     if value < 0:
         raise typer.BadParameter(f"must be at least 0, not {value:g}")
     return value
+
+
+def _known_zone(name: str | None) -> str | None:
+    if name is not None:
+        zone(name)
+    return name
 
 
 @app.command()
@@ -80,13 +87,23 @@ def dispatch(
             help="Then stretch each day's forecast around its mean by this factor, at least 0 (1: none)",
         ),
     ] = 1.0,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            callback=_known_zone,
+            help="Market time zone: days are its local days (23 or 25 hours at DST changes) and timestamps "
+            "without an offset are in it; default: timestamps as written (in UTC if their offset changes)",
+        ),
+    ] = None,
 ) -> None:
     """Dispatch the standard battery (1 MW / 2 MWh, 95 %/95 %, SoC 10-90 %, 50 % at each day's start and end)
     on the forecast, one optimization per day, settle on the actual price; compare with perfect foresight.
     The shape options change what the forecast's plans are made on, not same hour yesterday's."""
-    actual = _read_prices(prices_csv, price_column, "PRICES_CSV", "--price-column")
+    actual = _read_prices(prices_csv, price_column, "PRICES_CSV", "--price-column", timezone)
     forecast_hint = "PRICES_CSV" if forecasts is None else "--forecasts"
-    forecast = _read_prices(forecasts or prices_csv, forecast_column, forecast_hint, "--forecast-column").dropna()
+    forecast = _read_prices(
+        forecasts or prices_csv, forecast_column, forecast_hint, "--forecast-column", timezone
+    ).dropna()
     forecast = forecast[forecast.index.isin(actual.index)]
     if forecast.empty:
         raise typer.BadParameter("no forecast period matches a period of the prices", param_hint="--forecasts")

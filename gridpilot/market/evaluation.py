@@ -54,7 +54,7 @@ class ArbitrageEvaluation:
 
 
 def same_hour_yesterday(actual: pd.Series) -> pd.Series:
-    """The naive forecast: each period's price the day before (same wall-clock time)."""
+    """The naive forecast: each period's price 24 hours before (the same wall-clock time but next to a DST change)."""
     shifted = actual.copy()
     shifted.index = shifted.index + pd.Timedelta(days=1)
     return shifted.reindex(actual.index)
@@ -69,13 +69,16 @@ def step_minutes(index: pd.DatetimeIndex) -> float:
 
 
 def complete_days(frame: pd.DataFrame, minutes: float) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]]:
-    """Each delivery day whose periods are all present, evenly spaced and without a missing value."""
+    """Each delivery day whose periods are all present, evenly spaced and without a missing value.
+
+    Days are those of the index's time zone, so in a market's own zone a DST change makes a day of 23 or 25 hours.
+    """
     step = pd.Timedelta(minutes=minutes)
     for day, rows in frame.groupby(frame.index.normalize(), sort=True):
         if rows.isna().to_numpy().any() or len(rows) < 2:
             continue
         gaps = rows.index[1:] - rows.index[:-1]
-        if (gaps == step).all() and rows.index[0] == day and rows.index[-1] + step == day + pd.Timedelta(days=1):
+        if (gaps == step).all() and rows.index[0] == day and rows.index[-1] + step == day + pd.DateOffset(days=1):
             yield pd.Timestamp(day), rows
 
 
@@ -89,13 +92,16 @@ def evaluate_arbitrage(
     solver: Solver | None = None,
     rule: PlanningRule = PLAN_ON_FORECAST,
     only_days: Collection[pd.Timestamp] | None = None,
+    perfect_revenues: dict[pd.Timestamp, float] | None = None,
 ) -> ArbitrageEvaluation:
     """Plan every day on the forecast, settle on the actual price, and compare with perfect foresight.
 
     `rule` turns each day's forecast into the prices planned on; its shape correction learns from the
     complete days before that day only (also those before the last `last_days`, and those not in
     `only_days`). Settlement and perfect foresight use the actual prices as they are. `only_days` limits
-    the days settled (then the last `last_days` of them) and counts the others as skipped.
+    the days settled (then the last `last_days` of them) and counts the others as skipped. `perfect_revenues`
+    caches each day's perfect-foresight revenue across evaluations of the same prices: solved once, the very
+    same figure for every forecast (a warm-started solver may reach another optimal plan, equal to ~1e-15).
     """
     frame = _aligned(actual, forecast)
     days = _complete_days(frame)
@@ -104,6 +110,7 @@ def evaluate_arbitrage(
     settled = set(eligible if last_days is None else eligible[max(0, len(eligible) - last_days) :])
     minutes = step_minutes(pd.DatetimeIndex(frame.index)) if days else 0.0
     solver = solver or Solver()
+    perfect_revenues = {} if perfect_revenues is None else perfect_revenues
     rows = []
     recent_errors: list[FloatArray] = []
     for day, prices in days:
@@ -111,8 +118,11 @@ def evaluate_arbitrage(
         predicted = prices["forecast"].to_numpy(dtype=np.float64)
         if day in settled:
             plan_on = rule.plan_prices(predicted, recent_errors)
-            revenue, perfect_revenue = _settle_day(solver, battery, plan_on, real, minutes, soc_pct)
-            rows.append({"day": day, "revenue": revenue, "perfect_revenue": perfect_revenue})
+            planned = solver.solve(DispatchProblem(battery, plan_on, minutes, soc_pct))
+            revenue = _earnings(planned.charge_kw, planned.discharge_kw, real, minutes, battery)
+            if day not in perfect_revenues:
+                perfect_revenues[day] = -solver.solve(DispatchProblem(battery, real, minutes, soc_pct)).objective
+            rows.append({"day": day, "revenue": revenue, "perfect_revenue": perfect_revenues[day]})
         recent_errors.append(shape_error(real, predicted))
     table = pd.DataFrame(rows, columns=["day", "revenue", "perfect_revenue"]).set_index("day")
     return ArbitrageEvaluation(table, skipped)
@@ -135,6 +145,7 @@ def evaluate_on_shared_days(
         complete = {day for day, _ in _complete_days(_aligned(actual, forecast))}
         shared = complete if shared is None else shared & complete
     solver = solver or Solver()
+    perfect_revenues: dict[pd.Timestamp, float] = {}
     return {
         name: evaluate_arbitrage(
             actual,
@@ -145,6 +156,7 @@ def evaluate_on_shared_days(
             solver=solver,
             rule=rule,
             only_days=shared,
+            perfect_revenues=perfect_revenues,
         )
         for name, (forecast, rule) in forecasts.items()
     }
@@ -159,15 +171,6 @@ def _complete_days(frame: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.DataFrame
     if len(frame) < 2:
         return []
     return list(complete_days(frame, step_minutes(pd.DatetimeIndex(frame.index))))
-
-
-def _settle_day(
-    solver: Solver, battery: Battery, plan_on: FloatArray, real: FloatArray, minutes: float, soc_pct: float
-) -> tuple[float, float]:
-    """What the plan made on `plan_on` earns at the real prices, and what planning on them would have earned."""
-    planned = solver.solve(DispatchProblem(battery, plan_on, minutes, soc_pct))
-    perfect = solver.solve(DispatchProblem(battery, real, minutes, soc_pct))
-    return _earnings(planned.charge_kw, planned.discharge_kw, real, minutes, battery), -perfect.objective
 
 
 def _earnings(

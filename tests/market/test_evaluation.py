@@ -253,6 +253,35 @@ def test_the_cli_reads_offsets_that_change_at_daylight_saving_time(tmp_path: Pat
     assert "5 days (2026-03-27 .. 2026-03-31)" in result.output  # in UTC, the days the file covers
 
 
+def test_the_cli_evaluates_the_market_s_local_days_with_a_timezone(tmp_path: Path) -> None:
+    actual = hourly(6, start="2026-03-25 23:00")  # Oslo's 26 March to 1 April 00:00, across the spring DST change
+    local = actual.index.tz_convert("Europe/Oslo")
+    prices = tmp_path / "prices.csv"
+    pd.DataFrame({"Real price": actual.to_numpy(), "forecast": actual.to_numpy()}, index=local.map(str)).to_csv(
+        prices, index_label="ts"
+    )
+
+    in_utc = invoke(str(prices))
+    in_oslo = invoke(str(prices), "--timezone", "Europe/Oslo")
+    unknown = invoke(str(prices), "--timezone", "Mars/Olympus")
+
+    assert in_utc.exit_code == 0 and in_oslo.exit_code == 0, in_utc.output + in_oslo.output
+    assert "4 days (2026-03-27 .. 2026-03-30)" in in_utc.output  # 31 March lacks its last UTC hour
+    assert "5 days (2026-03-27 .. 2026-03-31)" in in_oslo.output  # 29 March is a day of 23 hours
+    assert unknown.exit_code == 2 and "--timezone" in unknown.output and "unknown time zone" in unknown.output
+
+
+def test_a_day_of_23_or_25_hours_in_the_market_s_zone_is_complete() -> None:
+    index = pd.date_range("2026-10-24", "2026-10-27", freq="h", tz="Europe/Berlin", inclusive="left")
+    prices = pd.Series(np.tile([20.0, 80.0], index.size // 2 + 1)[: index.size], index=index)
+
+    result = evaluate_arbitrage(prices, prices)
+
+    assert [str(day.date()) for day in result.days.index] == ["2026-10-24", "2026-10-25", "2026-10-26"]
+    assert result.skipped_days == 0 and result.captured_share == pytest.approx(1.0)
+    assert result.perfect_revenue > 0
+
+
 def test_the_cli_shares_are_of_the_perfect_foresight_shown(tmp_path: Path) -> None:
     """A perfect forecast captures all of the perfect-foresight figure shown, also next to same hour yesterday."""
     index = pd.date_range("2026-03-01", periods=96 * 4, freq="15min", tz="UTC")
