@@ -15,8 +15,10 @@ class Method(StrEnum):
     """The LP optimum had no step that both charges and discharges."""
     LP_FIXUP = "lp+fixup"
     """Some steps did both; netting them kept the SoC path and did not raise the cost, so it is still optimal."""
+    BRANCH_AND_BOUND = "branch-and-bound"
+    """A battery alone where netting may cost money (negative prices): branch and bound on the hull LP (hull.py)."""
     MILP = "milp"
-    """Netting would have cost money (negative prices): solved again with a binary per step."""
+    """Netting would have cost money (negative prices) at a site, or branching gave up: a MILP with binaries."""
     IDLE = "idle"
     """The solver gave no optimum: the battery is left idle (see the warnings)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 
 import highspy
@@ -10,8 +11,9 @@ import numpy as np
 
 from gridpilot.market.dispatch.battery import FloatArray
 from gridpilot.market.dispatch.bounds import StepBounds, step_bounds
-from gridpilot.market.dispatch.exclusive import both_ways, milp_solution, netted
+from gridpilot.market.dispatch.exclusive import both_ways, milp_solution, netted, steps_where_netting_may_cost
 from gridpilot.market.dispatch.highs_model import HighsSolver, new_highs, pass_program
+from gridpilot.market.dispatch.hull import HullKey, hull_key, new_hull_model, solve_exactly
 from gridpilot.market.dispatch.problem import DispatchProblem
 from gridpilot.market.dispatch.program import LinearProgram, StructureKey, build_program
 from gridpilot.market.dispatch.result import Dispatch, Method
@@ -30,13 +32,21 @@ class Solver:
 
     def __init__(self, *, warm_start: bool = True) -> None:
         self.warm_start = warm_start
-        self._models: OrderedDict[StructureKey, HighsSolver] = OrderedDict()
+        self._models: OrderedDict[StructureKey | HullKey, HighsSolver] = OrderedDict()
 
     def solve(self, problem: DispatchProblem) -> Dispatch:
         """The optimal plan for the problem, or a best effort with warnings; never raises on infeasible data."""
         bounds = step_bounds(problem)
         warnings = list(bounds.warnings)
         program = build_program(problem, bounds)
+        if not program.has_site:
+            (may_cost,) = steps_where_netting_may_cost(program)
+            if may_cost.any():
+                key = hull_key(program, bounds)
+                highs, _ = self._cached(key, lambda: new_hull_model(key))
+                exact = solve_exactly(highs, program, bounds, may_cost, cold=not self.warm_start)
+                if exact is not None:
+                    return _dispatch(problem, program, exact, "Optimal", Method.BRANCH_AND_BOUND, warnings)
         status, values = self._solve_lp(program)
         if status != _OPTIMAL and problem.site is not None and problem.site.grid_limit_kw is not None:
             warnings.append(
@@ -60,16 +70,20 @@ class Solver:
             method = Method.MILP
         return _dispatch(problem, program, fixed, status_text(status), method, warnings)
 
+    def _cached(self, key: StructureKey | HullKey, build: Callable[[], HighsSolver]) -> tuple[HighsSolver, bool]:
+        """The model of a structure, built on first use; True when it was built now."""
+        highs = self._models.get(key)
+        if highs is not None:
+            self._models.move_to_end(key)
+            return highs, False
+        highs = self._models[key] = build()
+        if len(self._models) > _CACHED_STRUCTURES:
+            self._models.popitem(last=False)
+        return highs, True
+
     def _solve_lp(self, program: LinearProgram) -> tuple[highspy.HighsModelStatus, FloatArray]:
-        highs = self._models.get(program.key)
-        if highs is None:
-            highs = new_highs(presolve=False)
-            pass_program(highs, program)
-            self._models[program.key] = highs
-            if len(self._models) > _CACHED_STRUCTURES:
-                self._models.popitem(last=False)
-        else:
-            self._models.move_to_end(program.key)
+        highs, built = self._cached(program.key, lambda: _new_lp(program))
+        if not built:
             columns = np.arange(program.num_col, dtype=np.int32)
             highs.changeColsCost(program.num_col, columns, program.cost)
             highs.changeColsBounds(program.num_col, columns, program.col_lower, program.col_upper)
@@ -85,6 +99,12 @@ class Solver:
             highs.clearSolver()
             return status, np.zeros(program.num_col)
         return status, np.asarray(highs.getSolution().col_value, dtype=np.float64)
+
+
+def _new_lp(program: LinearProgram) -> HighsSolver:
+    highs = new_highs(presolve=False)
+    pass_program(highs, program)
+    return highs
 
 
 def _costs_more(program: LinearProgram, values: FloatArray, objective: float) -> bool:

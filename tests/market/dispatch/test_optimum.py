@@ -38,7 +38,7 @@ def test_negative_prices_do_not_earn_by_charging_and_discharging_at_once() -> No
 
     dispatch = optimize(problem)
 
-    assert dispatch.method is Method.MILP
+    assert dispatch.method is Method.BRANCH_AND_BOUND
     assert dispatch.objective == pytest.approx(-3.0)
     assert_feasible(dispatch, battery, 50)
     assert settled_cost(dispatch, problem) == pytest.approx(-3.0)
