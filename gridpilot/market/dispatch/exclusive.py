@@ -5,8 +5,9 @@ by the net move max(c - d, 0) in, max(d - c, 0) out: the SoC path is unchanged, 
 holds, and the battery draws (1/eta_c - eta_d) * min(c, d) less from the grid, with less wear. That
 does not raise the cost when energy at that step is worth >= -wear * (1/eta_c + eta_d) / (1/eta_c - eta_d)
 (always with non-negative prices, and at any price with lossless conversion). Where netting would cost
-money (negative prices with losses: burning energy earns), the netted plan is not optimal and a MILP
-with a binary per step (charge allowed / discharge allowed) is solved instead. Netting the grid the
+money (negative prices with losses: burning energy earns), the netted plan is not optimal: a battery alone
+then goes to hull.py's branch and bound, and a site (or a battery on which that gives up) to a MILP with a
+binary per step (charge allowed / discharge allowed). Netting the grid the
 same way is free while import costs at least what export earns.
 
 The MILP needs a binary only where netting may cost money (usually a few negative-price hours): its

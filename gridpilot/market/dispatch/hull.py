@@ -1,4 +1,4 @@
-"""A battery alone where netting may cost money: exact by branch and bound on a tight LP, without a MILP solver.
+"""A battery alone whose netted LP plan costs more: exact by branch and bound on a tight LP, without a MILP.
 
 At a step with a negative enough price the LP earns by charging and discharging at once, which a battery
 cannot do: each step must choose to charge or to discharge. The usual relaxation of that choice,
@@ -14,8 +14,8 @@ This is the convex hull of the step's two choices: a battery full before the ste
 it, as it could under c/C + d/D <= 1. With lam at 0 or 1 it is the choice itself, so branching on a
 fractional lam is exact. Four of these inequalities follow from the others with c, d >= 0 and are left out:
 lo * lam <= p + c, p <= hi * lam, s_before - p - d <= hi * (1 - lam), lo * (1 - lam) <= s_before - p.
-Its optimum is already exact on most days that need it (9 of PJM's 15 negative-price test days); branching
-on the step that burns most closes the rest in two or four warm re-solves. On a step where netting is free the
+Its optimum is already exact on most days that need it (8 of PJM's 14 test days); branching on the step
+that burns most closes the rest in two or four warm re-solves. On a step where netting is free the
 hull changes nothing (a netted plan lies in it), so every step has the rows and one model per battery
 serves every day, changing only costs and bounds. A site's grid choice is left to the MILP.
 

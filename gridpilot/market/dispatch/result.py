@@ -16,7 +16,7 @@ class Method(StrEnum):
     LP_FIXUP = "lp+fixup"
     """Some steps did both; netting them kept the SoC path and did not raise the cost, so it is still optimal."""
     BRANCH_AND_BOUND = "branch-and-bound"
-    """A battery alone where netting may cost money (negative prices): branch and bound on the hull LP (hull.py)."""
+    """A battery alone where netting would have cost money (negative prices): branch and bound on a hull LP."""
     MILP = "milp"
     """Netting would have cost money (negative prices) at a site, or branching gave up: a MILP with binaries."""
     IDLE = "idle"

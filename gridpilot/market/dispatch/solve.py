@@ -39,14 +39,6 @@ class Solver:
         bounds = step_bounds(problem)
         warnings = list(bounds.warnings)
         program = build_program(problem, bounds)
-        if not program.has_site:
-            (may_cost,) = steps_where_netting_may_cost(program)
-            if may_cost.any():
-                key = hull_key(program, bounds)
-                highs, _ = self._cached(key, lambda: new_hull_model(key))
-                exact = solve_exactly(highs, program, bounds, may_cost, cold=not self.warm_start)
-                if exact is not None:
-                    return _dispatch(problem, program, exact, "Optimal", Method.BRANCH_AND_BOUND, warnings)
         status, values = self._solve_lp(program)
         if status != _OPTIMAL and problem.site is not None and problem.site.grid_limit_kw is not None:
             warnings.append(
@@ -63,12 +55,22 @@ class Solver:
         fixed = netted(program, values)
         method = Method.LP_FIXUP if both_ways(program, values) else Method.LP
         if fixed is None or _costs_more(program, fixed, lp_objective):
+            exact = None if program.has_site else self._branch_and_bound(program, bounds)
+            if exact is not None:
+                return _dispatch(problem, program, exact, "Optimal", Method.BRANCH_AND_BOUND, warnings)
             status, fixed = _exclusive_optimum(program, bounds)
             if fixed is None:
                 warnings.append(f"the MILP found no optimum ({status_text(status)}): the battery stays idle")
                 return _idle(problem, bounds, status_text(status), warnings)
             method = Method.MILP
         return _dispatch(problem, program, fixed, status_text(status), method, warnings)
+
+    def _branch_and_bound(self, program: LinearProgram, bounds: StepBounds) -> FloatArray | None:
+        """A battery alone: the exact optimum from the hull LP and branching (hull.py), or None for the MILP."""
+        (may_cost,) = steps_where_netting_may_cost(program)
+        key = hull_key(program, bounds)
+        highs, _ = self._cached(key, lambda: new_hull_model(key))
+        return solve_exactly(highs, program, bounds, may_cost, cold=not self.warm_start)
 
     def _cached(self, key: StructureKey | HullKey, build: Callable[[], HighsSolver]) -> tuple[HighsSolver, bool]:
         """The model of a structure, built on first use; True when it was built now."""
