@@ -67,13 +67,32 @@ def read_price_csv(path: Path, price_column: str = "Real price", timezone: str |
     index = _delivery_starts(path, frame.index)
     naive = index.tz is None
     if naive:
-        index = index.tz_localize(timezone or FIXED_CLOCK, ambiguous="raise", nonexistent="raise")
+        index = _localized(path, index, timezone or FIXED_CLOCK)
     elif timezone is not None:
         index = index.tz_convert(timezone)
     prices = pd.Series(_finite_or_missing(path, price_column, frame[price_column]), index=index, name="price")
     if prices.index.has_duplicates:
         raise ValueError(f"{path} repeats delivery starts, e.g. {prices.index[prices.index.duplicated()][0]}")
     return PriceFile(prices.sort_index(), naive and timezone is None)
+
+
+def _localized(path: Path, index: pd.DatetimeIndex, zone: str) -> pd.DatetimeIndex:
+    """Clock times of `zone`; the hour repeated when clocks go back is told apart by the order of the rows."""
+    try:
+        return index.tz_localize(zone, ambiguous="infer", nonexistent="raise")
+    except ValueError:
+        pass
+    unplaced = index[index.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").isna()]
+    skipped = [stamp for stamp in unplaced if pd.isna(stamp.tz_localize(zone, ambiguous=True, nonexistent="NaT"))]
+    if skipped:
+        raise ValueError(
+            f"{path}: {skipped[0]} does not exist in {zone} (its clocks skip that hour): the delivery starts are not "
+            f"{zone}'s clock times; give them a UTC offset, or read them without a time zone"
+        )
+    raise ValueError(
+        f"{path}: {unplaced[0]} occurs twice in {zone} (its clocks go back) and the rows do not tell which: "
+        "give the delivery starts a UTC offset"
+    )
 
 
 def _read_frame(path: Path) -> pd.DataFrame:

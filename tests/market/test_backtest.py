@@ -111,6 +111,37 @@ def test_offsets_that_change_at_daylight_saving_time_are_read_in_utc(tmp_path: P
     assert list(in_oslo.prices.index) == list(local) and list(in_oslo.prices) == [0, 1, 2, 3, 4, 5]
 
 
+def test_clock_times_of_a_zone_repeat_the_hour_the_clocks_go_back(tmp_path: Path) -> None:
+    local = pd.date_range("2024-10-27 00:00", periods=5, freq="h", tz="Europe/Oslo")  # 02:00 twice
+    source = tmp_path / "prices.csv"
+    lines = [f"{stamp.strftime('%Y-%m-%d %H:%M')},{number}" for number, stamp in enumerate(local)]
+    source.write_text("\n".join(["ts,Real price", *lines]) + "\n")
+    assert [line[11:16] for line in lines] == ["00:00", "01:00", "02:00", "02:00", "03:00"]
+
+    assert list(read_price_csv(source, timezone="Europe/Oslo").prices.index) == list(local)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            ["2024-03-31 01:00", "2024-03-31 02:00", "2024-03-31 03:00"],
+            "2024-03-31 02:00:00 does not exist in Europe/Oslo",
+        ),
+        (
+            ["2024-10-27 01:00", "2024-10-27 02:00", "2024-10-27 03:00"],
+            "2024-10-27 02:00:00 occurs twice in Europe/Oslo",
+        ),
+    ],
+)
+def test_times_that_are_not_clock_times_of_the_zone_are_named(tmp_path: Path, rows: list[str], message: str) -> None:
+    source = tmp_path / "prices.csv"
+    source.write_text("\n".join(["ts,Real price", *(f"{row},1" for row in rows)]) + "\n")
+    with pytest.raises(ValueError, match=f"prices.csv: {message}"):
+        read_price_csv(source, timezone="Europe/Oslo")
+    assert len(read_price_csv(source).prices) == 3  # without a zone they are taken as written
+
+
 def test_timestamps_with_and_without_an_offset_are_not_mixed(tmp_path: Path) -> None:
     source = tmp_path / "prices.csv"
     source.write_text("ts,Real price\n2024-01-01T00:00+01:00,1\n2024-01-01T01:00+02:00,2\n2024-01-01 02:00,3\n")
