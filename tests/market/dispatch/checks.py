@@ -5,10 +5,27 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from hypothesis import strategies as st
 
 from gridpilot.market.dispatch import Battery, Dispatch, DispatchProblem
 
 TOLERANCE_KWH = 1e-6
+
+
+@st.composite
+def batteries(draw: st.DrawFn, *, most_efficient: float = 0.99) -> Battery:
+    """A random battery of 1-500 kWh, up to 300 kW, with or without a wear cost."""
+    low = draw(st.floats(0, 40))
+    return Battery(
+        capacity_kwh=draw(st.floats(1, 500)),
+        max_charge_kw=draw(st.floats(0.5, 300)),
+        max_discharge_kw=draw(st.floats(0.5, 300)),
+        charge_efficiency=draw(st.floats(0.6, most_efficient)),
+        discharge_efficiency=draw(st.floats(0.6, most_efficient)),
+        min_soc_pct=low,
+        max_soc_pct=draw(st.floats(low + 10, 100)),
+        degradation_cost_per_mwh=draw(st.sampled_from([0.0, 2.0])),
+    )
 
 
 def brute_force_cost(problem: DispatchProblem, levels: int) -> float:

@@ -11,6 +11,7 @@ from gridpilot.market.dispatch import Battery, DispatchProblem, Method, Site, op
 from gridpilot.market.dispatch.bounds import step_bounds
 from gridpilot.market.dispatch.exclusive import milp_solution, steps_where_netting_may_cost
 from gridpilot.market.dispatch.program import build_program
+from tests.market.dispatch.checks import batteries
 
 
 def test_a_battery_alone_needs_a_binary_only_where_burning_energy_earns() -> None:
@@ -37,17 +38,7 @@ def test_a_site_needs_a_grid_binary_where_export_pays_more_than_import_costs() -
 
 @st.composite
 def problems_where_netting_may_cost(draw: st.DrawFn) -> DispatchProblem:
-    low = draw(st.floats(0, 40))
-    battery = Battery(
-        capacity_kwh=draw(st.floats(1, 500)),
-        max_charge_kw=draw(st.floats(0.5, 300)),
-        max_discharge_kw=draw(st.floats(0.5, 300)),
-        charge_efficiency=draw(st.floats(0.6, 0.99)),
-        discharge_efficiency=draw(st.floats(0.6, 0.99)),
-        min_soc_pct=low,
-        max_soc_pct=draw(st.floats(low + 10, 100)),
-        degradation_cost_per_mwh=draw(st.sampled_from([0.0, 2.0])),
-    )
+    battery = draw(batteries())
     steps = draw(st.integers(2, 24))
     prices = np.array(draw(st.lists(st.floats(-200, 150), min_size=steps, max_size=steps)))
     site = None

@@ -12,7 +12,7 @@ from gridpilot.market.dispatch import Battery, DispatchProblem, Method, Solver, 
 from gridpilot.market.dispatch.bounds import step_bounds
 from gridpilot.market.dispatch.exclusive import milp_solution
 from gridpilot.market.dispatch.program import build_program
-from tests.market.dispatch.checks import assert_feasible, brute_force_cost
+from tests.market.dispatch.checks import assert_feasible, batteries, brute_force_cost
 
 BATTERY = Battery(10, 5, 5, 0.9, 0.9, 10, 90)
 
@@ -53,6 +53,19 @@ def test_a_full_battery_cannot_burn_energy_in_the_hull_lp(monkeypatch: pytest.Mo
     assert_feasible(dispatch, BATTERY, 90)
 
 
+def test_a_gain_of_a_millionth_is_not_lost_to_the_solver_s_tolerance() -> None:
+    """Found by the property test below: with HiGHS' default dual tolerance the hull LP stayed idle here."""
+    battery = Battery(1.0, 60.0, 1.0, 0.75, 0.875, 18.0, 34.0)
+    problem = DispatchProblem(battery, np.array([0.0, 0.0078125, -1.0]), 15, 18)
+
+    dispatch = optimize(problem)
+
+    # 0.16 kWh stored for free, sold at 0.0078125 per MWh: 0.16 * 0.875 kWh * 0.0078125 / 1000
+    assert dispatch.method is Method.BRANCH_AND_BOUND
+    assert dispatch.objective == pytest.approx(-0.16 * 0.875 * 0.0078125 / 1000, rel=1e-9)
+    assert dispatch.objective == pytest.approx(every_step_milp_cost(problem), rel=1e-9)
+
+
 def test_a_cold_solver_gives_what_a_warm_one_gives() -> None:
     rng = np.random.default_rng(7)
     days = [rng.normal(5, 40, 24) for _ in range(20)]
@@ -66,17 +79,7 @@ def test_a_cold_solver_gives_what_a_warm_one_gives() -> None:
 
 @st.composite
 def batteries_at_negative_prices(draw: st.DrawFn) -> DispatchProblem:
-    low = draw(st.floats(0, 40))
-    battery = Battery(
-        capacity_kwh=draw(st.floats(1, 500)),
-        max_charge_kw=draw(st.floats(0.5, 300)),
-        max_discharge_kw=draw(st.floats(0.5, 300)),
-        charge_efficiency=draw(st.floats(0.6, 1.0)),
-        discharge_efficiency=draw(st.floats(0.6, 1.0)),
-        min_soc_pct=low,
-        max_soc_pct=draw(st.floats(low + 10, 100)),
-        degradation_cost_per_mwh=draw(st.sampled_from([0.0, 2.0])),
-    )
+    battery = draw(batteries(most_efficient=1.0))
     steps = draw(st.integers(2, 30))
     prices = np.array(draw(st.lists(st.floats(-150, 100), min_size=steps, max_size=steps)))
     initial = draw(st.floats(0, 100))  # outside the SoC range too: the steps that bring it back
