@@ -46,6 +46,7 @@ _DUAL_TOLERANCE = 1e-9
 _BURN_KWH = 1e-9
 _INF = highspy.kHighsInf
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
+_INFEASIBLE = highspy.HighsModelStatus.kInfeasible
 
 
 def hull_key(program: LinearProgram, bounds: StepBounds) -> HullKey:
@@ -111,8 +112,8 @@ def solve_exactly(
     """The program's optimum that never charges and discharges in one step, or None (then use the MILP).
 
     Depth first, charging branch first; a node is pruned when its LP costs no less than the best plan
-    found, and solved when netting its LP plan costs no more than the LP. None after MAX_NODES LPs, or
-    when an LP ends without an optimum.
+    found, and solved when netting its LP plan costs no more than the LP; an infeasible branch is dropped.
+    None after MAX_NODES LPs, or when an LP ends otherwise without an optimum.
     """
     n = program.steps
     _set_day(highs, program, bounds)
@@ -130,10 +131,12 @@ def solve_exactly(
             lower[step] = upper[step] = side
         highs.changeColsBounds(n, lam, lower, upper)
         highs.run()
-        if highs.getModelStatus() != _OPTIMAL:
-            if not fixed:
-                return None
+        status = highs.getModelStatus()
+        if status == _INFEASIBLE and fixed:  # no plan takes this branch
             continue
+        if status != _OPTIMAL:
+            highs.clearSolver()
+            return None
         bound = highs.getInfo().objective_function_value
         if bound >= best_cost - _tolerance(best_cost):
             continue

@@ -66,6 +66,18 @@ def test_a_gain_of_a_millionth_is_not_lost_to_the_solver_s_tolerance() -> None:
     assert dispatch.objective == pytest.approx(every_step_milp_cost(problem), rel=1e-9)
 
 
+def test_a_branch_no_plan_can_take_is_dropped() -> None:
+    # From 90 % down to 30 % at 2 kW out: one branch forbids a discharge the way down needs.
+    battery = Battery(10, 5, 2, 0.8, 0.8, 10, 90)
+    problem = DispatchProblem(battery, np.array([-13.0, -94.0, -61.0]), 60, 90, final_soc_pct=30)
+
+    dispatch = optimize(problem)
+
+    assert dispatch.method is Method.BRANCH_AND_BOUND
+    assert dispatch.objective == pytest.approx(every_step_milp_cost(problem), abs=1e-9)
+    assert_feasible(dispatch, battery, 30)
+
+
 def test_a_cold_solver_gives_what_a_warm_one_gives() -> None:
     rng = np.random.default_rng(7)
     days = [rng.normal(5, 40, 24) for _ in range(20)]
