@@ -14,8 +14,9 @@ from gridpilot.config import Settings
 from gridpilot.db import Base, create_engine, create_session_factory
 from gridpilot.fleet import service as device_service
 from gridpilot.fleet.schemas import DeviceIn
-from gridpilot.market import registry
+from gridpilot.market import fleet_jobs, registry
 from gridpilot.market.fleet_solvers import InProcessSolver
+from gridpilot.market.flows import FleetRun
 from gridpilot.market.serving import ModelCache
 from gridpilot.models import import_all_models
 from tests.market.factories import hourly_points, store_points
@@ -95,3 +96,26 @@ async def set_soc(session: AsyncSession, device_id: str, soc: float, at: datetim
 def cache() -> ModelCache:
     """A fresh model cache (what a server process keeps)."""
     return ModelCache()
+
+
+async def plan(factory: async_sessionmaker[AsyncSession], settings: Settings, **overrides: object) -> FleetRun:
+    """fleet_jobs.plan_day of NP for DAY at NOW, with the test fleet's cache and solver; overrides replace any of it."""
+    arguments: dict[str, object] = {
+        "session_factory": factory,
+        "settings": settings,
+        "cache": cache(),
+        "solver": SOLVER,
+        "publisher": None,
+        "market": "NP",
+        "day": DAY,
+        "now": NOW,
+        **overrides,
+    }
+    return await fleet_jobs.plan_day(**arguments)  # type: ignore[arg-type]
+
+
+async def correct(factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime) -> FleetRun:
+    """fleet_jobs.correct_drift of NP at `now`, with the test fleet's cache and solver."""
+    return await fleet_jobs.correct_drift(
+        session_factory=factory, settings=settings, cache=cache(), solver=SOLVER, publisher=None, market="NP", now=now
+    )

@@ -11,11 +11,10 @@ from gridpilot.auth.schemas import SYSTEM
 from gridpilot.config import Settings
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
-from gridpilot.market import fleet_jobs
 from gridpilot.market.fleet_plans import planned_soc_pct
 from gridpilot.market.series import day_bounds
 from gridpilot.protocol import Interval, Mode, soc_change_pct
-from tests.market.fleet_setup import DAY, NOW, SOLVER, TZ, add_device, cache, database, seed_market, set_soc
+from tests.market.fleet_setup import DAY, NOW, TZ, add_device, correct, database, plan, seed_market, set_soc
 
 INTRADAY = datetime(2024, 11, 4, 9, 20, tzinfo=UTC)  # 10:20 in Oslo on the planned day
 PERIOD = datetime(2024, 11, 4, 9, 0, tzinfo=UTC)  # the hour INTRADAY falls in
@@ -28,16 +27,7 @@ async def test_only_the_drifting_devices_rest_of_the_day_is_replaced(settings: S
             for device_id in ("drifted", "on-plan", "operator", "stale"):
                 await add_device(session, device_id, soc=50.0)
             await session.commit()
-        await fleet_jobs.plan_day(
-            session_factory=factory,
-            settings=settings,
-            cache=cache(),
-            solver=SOLVER,
-            publisher=None,
-            market="NP",
-            day=DAY,
-            now=NOW,
-        )
+        await plan(factory, settings)
         day_start, day_end = day_bounds(DAY, TZ)
         async with factory() as session:
             limits = device_service.battery_limits(await device_service.get(session=session, device_id="drifted"))
@@ -67,15 +57,7 @@ async def test_only_the_drifting_devices_rest_of_the_day_is_replaced(settings: S
             await set_soc(session, "stale", 88.0, day_start)
             await session.commit()
 
-        report = await fleet_jobs.correct_drift(
-            session_factory=factory,
-            settings=settings,
-            cache=cache(),
-            solver=SOLVER,
-            publisher=None,
-            market="NP",
-            now=INTRADAY,
-        )
+        report = await correct(factory, settings, INTRADAY)
 
         assert report.stored == ["drifted"] and set(report.drifted) == {"drifted", "operator"}
         assert "not the optimizer's" in report.skipped["operator"] and "too old" in report.skipped["stale"]
@@ -108,29 +90,12 @@ async def test_the_day_before_a_planned_day_must_end_where_that_plan_starts(sett
             for device_id in ("steady", "moved"):
                 await add_device(session, device_id, soc=30.0)
             await session.commit()
-        await fleet_jobs.plan_day(
-            session_factory=factory,
-            settings=settings,
-            cache=cache(),
-            solver=SOLVER,
-            publisher=None,
-            market="NP",
-            day=DAY,
-            now=NOW,
-        )
+        await plan(factory, settings)
         later = NOW + timedelta(minutes=20)
         async with factory() as session:
             await set_soc(session, "moved", 60.0, later)
             await session.commit()
-        report = await fleet_jobs.correct_drift(
-            session_factory=factory,
-            settings=settings,
-            cache=cache(),
-            solver=SOLVER,
-            publisher=None,
-            market="NP",
-            now=later,
-        )
+        report = await correct(factory, settings, later)
         async with factory() as session:
             limits = device_service.battery_limits(await device_service.get(session=session, device_id="moved"))
             moved = (await _views(session, later, ["moved"]))["moved"]

@@ -13,7 +13,7 @@ from gridpilot.auth.schemas import SYSTEM
 from gridpilot.config import Settings
 from gridpilot.fleet import schedules as schedule_service
 from gridpilot.fleet import service as device_service
-from gridpilot.market import fleet_jobs, flows, registry
+from gridpilot.market import flows, registry
 from gridpilot.market.exceptions import (
     DayNotPlannable,
     ForecastDayOutOfRange,
@@ -36,26 +36,11 @@ from tests.market.fleet_setup import (
     SOLVER,
     TZ,
     add_device,
-    cache,
     database,
+    plan,
     seed_market,
     set_soc,
 )
-
-
-async def plan(factory: async_sessionmaker[AsyncSession], settings: Settings, **overrides: object) -> FleetRun:
-    arguments: dict[str, object] = {
-        "session_factory": factory,
-        "settings": settings,
-        "cache": cache(),
-        "solver": SOLVER,
-        "publisher": None,
-        "market": "NP",
-        "day": DAY,
-        "now": NOW,
-        **overrides,
-    }
-    return await fleet_jobs.plan_day(**arguments)  # type: ignore[arg-type]
 
 
 async def views(factory: async_sessionmaker[AsyncSession], *device_ids: str) -> dict[str, list[Interval]]:
