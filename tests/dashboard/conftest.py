@@ -271,9 +271,8 @@ from gridpilot.fleet import schedules as schedule_service  # noqa: E402
 from gridpilot.fleet import service as device_service  # noqa: E402
 from gridpilot.fleet.schemas import DeviceIn  # noqa: E402
 from gridpilot.market import bidding, bidding_service  # noqa: E402
-from gridpilot.market.models import ForecastModel, ForecastPrediction  # noqa: E402
 from gridpilot.protocol import SchedulePolicy  # noqa: E402
-from tests.market.factories import store_points  # noqa: E402
+from tests.market.factories import log_forecasts, store_points  # noqa: E402
 
 SEED_MARKET = "TB"
 SEED_FORECAST = {2: 20.0, 3: 20.0, 17: 100.0, 18: 100.0}
@@ -345,36 +344,16 @@ async def seed_market_data(
         ]
         await store_points(session, SEED_MARKET, "UTC", points, now=now)
         if forecasts:
-            model = ForecastModel(
-                market=SEED_MARKET,
-                name="test",
-                version=1,
-                options={},
-                features=[],
-                metrics={},
-                resolution_minutes=60,
-                unit="EUR/MWh",
-                timezone="UTC",
-                train_start=seed_hour(days[0], 0),
-                train_end=seed_hour(days[0], 0),
-                gridpilot_version="test",
-                artifact_path="-",
-                promoted_at=now,
-            )
-            session.add(model)
-            await session.flush()
-            session.add_all(
-                ForecastPrediction(
-                    model_id=model.id,
-                    market=SEED_MARKET,
-                    delivery_start=seed_hour(d, h),
-                    resolution_minutes=60,
-                    price=SEED_FORECAST.get(h, 50.0) + 2.0 * (n - SEED_PAST_DAYS),
-                    issued_at=min(seed_hour(d, 0) - timedelta(hours=1), now - timedelta(minutes=1)),
+            forecasts = [
+                (
+                    seed_hour(d, h),
+                    SEED_FORECAST.get(h, 50.0) + 2.0 * (n - SEED_PAST_DAYS),
+                    min(seed_hour(d, 0) - timedelta(hours=1), now - timedelta(minutes=1)),
                 )
                 for n, d in enumerate(days)
                 for h in range(24)
-            )
+            ]
+            await log_forecasts(session, SEED_MARKET, forecasts, promoted_at=now)
         await session.commit()
     if not bids:
         return

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gridpilot.market.importing import ImportReport, import_batch
 from gridpilot.market.imports.batch import PriceBatch, PricePoint
+from gridpilot.market.models import ForecastModel, ForecastPrediction
 
 
 def weekly_price(instant: datetime, timezone: str) -> float:
@@ -45,3 +46,39 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: str = ",Real pric
     """A CSV file with a header and (timestamp, price) rows, as the EPF files have them."""
     path.write_text(header + "\n" + "".join(f"{ts},{price}\n" for ts, price in rows))
     return path
+
+
+async def log_forecasts(
+    session: AsyncSession, market: str, predictions: list[tuple[datetime, float, datetime]], *, promoted_at: datetime
+) -> None:
+    """A placeholder hourly model (no artifact) and its logged (delivery start, price, issued at) predictions."""
+    first = predictions[0][0]
+    model = ForecastModel(
+        market=market,
+        name="test",
+        version=1,
+        options={},
+        features=[],
+        metrics={},
+        resolution_minutes=60,
+        unit="EUR/MWh",
+        timezone="UTC",
+        train_start=first,
+        train_end=first,
+        gridpilot_version="test",
+        artifact_path="-",
+        promoted_at=promoted_at,
+    )
+    session.add(model)
+    await session.flush()
+    session.add_all(
+        ForecastPrediction(
+            model_id=model.id,
+            market=market,
+            delivery_start=start,
+            resolution_minutes=60,
+            price=price,
+            issued_at=issued_at,
+        )
+        for start, price, issued_at in predictions
+    )

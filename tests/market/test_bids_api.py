@@ -14,8 +14,8 @@ from gridpilot.db import utcnow
 from gridpilot.fleet.schedules import schedule_policy
 from gridpilot.market import bidding, bidding_service
 from gridpilot.market.exceptions import BiddingInputsMissing
-from gridpilot.market.models import ForecastModel, ForecastPrediction
 from tests.conftest import Api
+from tests.market.factories import log_forecasts
 
 MARKET = "TB"
 FORECAST = {2: 20.0, 3: 20.0, 17: 100.0, 18: 100.0}
@@ -71,35 +71,9 @@ async def prepare(api: Api, day: date) -> None:
     )
     assert response.status_code == 200, response.text
     async with api.app.state.session_factory() as session:
-        model = ForecastModel(
-            market=MARKET,
-            name="test",
-            version=1,
-            options={},
-            features=[],
-            metrics={},
-            resolution_minutes=60,
-            unit="EUR/MWh",
-            timezone="UTC",
-            train_start=hour(day, 0),
-            train_end=hour(day, 0),
-            gridpilot_version="test",
-            artifact_path="-",
-            promoted_at=utcnow(),
-        )
-        session.add(model)
-        await session.flush()
-        session.add_all(
-            ForecastPrediction(
-                model_id=model.id,
-                market=MARKET,
-                delivery_start=hour(day, h),
-                resolution_minutes=60,
-                price=FORECAST.get(h, 50.0),
-                issued_at=utcnow() - timedelta(minutes=1),
-            )
-            for h in range(24)
-        )
+        issued = utcnow() - timedelta(minutes=1)
+        forecasts = [(hour(day, h), FORECAST.get(h, 50.0), issued) for h in range(24)]
+        await log_forecasts(session, MARKET, forecasts, promoted_at=utcnow())
         await session.commit()
 
 
