@@ -281,10 +281,12 @@ def compare_peer(peer_json: Path, json_out: Path | None) -> None:
             "ours_cpu_median_ms": float(np.median(cpu[1:])) * 1000,
             "peer_cpu_median_ms": peer.get("cpu_median_ms"),
             "ours_p99_ms": float(np.percentile(reuse_ms, 99)),
+            "ours_mean_ms": float(reuse_ms.mean()),
             "ours_fresh_median_ms": float(np.median(fresh_ms)),
             "ours_fresh_p99_ms": float(np.percentile(fresh_ms, 99)),
             "peer_median_ms": peer["median_ms"],
             "peer_p99_ms": peer["p99_ms"],
+            "peer_mean_ms": float(np.mean([row["solve_ms"] for row in peer_days[1:]])),
             "peer_first_ms": peer["first_solve_ms"],
             "peer_fresh_median_ms": peer["fresh_median_ms"],
         }
@@ -312,16 +314,18 @@ def compare_peer(peer_json: Path, json_out: Path | None) -> None:
             f"{row['ours_total']:,.4f} / {row['peer_total']:,.4f} |"
         )
     print(
-        f"\n| market | gridpilot median | p99 | {name} median | p99 | ratio of medians | ratio of p99 | "
-        f"gridpilot fresh build median | {name} first solve |"
+        f"\n| market | gridpilot median | p99 | mean | {name} median | p99 | mean | ratio of medians | ratio of p99 | "
+        f"ratio of means | gridpilot fresh build median | {name} first solve |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for market, row in figures.items():
         print(
             f"| {market} | {row['ours_median_ms']:.3f} ms | {row['ours_p99_ms']:.3f} ms | "
-            f"{row['peer_median_ms']:.1f} ms | {row['peer_p99_ms']:.1f} ms | "
+            f"{row['ours_mean_ms']:.3f} ms | "
+            f"{row['peer_median_ms']:.1f} ms | {row['peer_p99_ms']:.1f} ms | {row['peer_mean_ms']:.1f} ms | "
             f"{row['peer_median_ms'] / row['ours_median_ms']:.0f}× | "
             f"{row['peer_p99_ms'] / row['ours_p99_ms']:.0f}× | "
+            f"{row['peer_mean_ms'] / row['ours_mean_ms']:.0f}× | "
             f"{row['ours_fresh_median_ms']:.3f} ms | {row['peer_first_ms']:.0f} ms |"
         )
     for market, row in figures.items():
