@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gridpilot.market.backtest import BacktestResult, read_price_csv, run_backtest, write_forecasts
+from gridpilot.market.backtest import (
+    BacktestResult,
+    MissingColumnError,
+    read_price_csv,
+    run_backtest,
+    write_forecasts,
+)
 from gridpilot.market.forecasting import MODEL_NAMES, InsufficientHistoryError
 from gridpilot.market.report import render_report
 
@@ -55,11 +61,27 @@ def backtest(
         str | None,
         typer.Option(help="Market time zone (delivery days are its local days); default: timestamps as written"),
     ] = None,
+    exogenous_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A column of day-ahead inputs known before the auction (e.g. a load or wind forecast), used "
+            "for the forecast day, the day before and a week before; repeat for several"
+        ),
+    ] = None,
 ) -> None:
     """Forecast each of the last N days from the days before it only, recalibrating every day, and score it."""
     console = Console()
+    exogenous_columns = exogenous_column or []
+    if price_column in exogenous_columns:
+        raise typer.BadParameter(
+            f"{price_column!r} is the price to forecast: it cannot also be an exogenous input",
+            param_hint="--exogenous-column",
+        )
     try:
-        price_file = read_price_csv(prices_csv, price_column, timezone)
+        price_file = read_price_csv(prices_csv, price_column, timezone, exogenous_columns)
+    except MissingColumnError as exc:
+        option = "--price-column" if exc.column == price_column else "--exogenous-column"
+        raise typer.BadParameter(str(exc), param_hint=option) from None
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc), param_hint="PRICES_CSV") from None
     started = time.perf_counter()
@@ -77,6 +99,7 @@ def backtest(
                 price_file.prices,
                 model_name=model,
                 test_days=test_days,
+                exogenous=price_file.exogenous,
                 jobs=jobs,
                 on_days_done=lambda count: progress.advance(task, count),
             )

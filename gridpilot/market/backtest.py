@@ -30,6 +30,8 @@ class PriceFile:
 
     prices: pd.Series
     naive_timestamps: bool
+    exogenous: pd.DataFrame | None = None
+    """The day-ahead inputs asked for (e.g. load and wind forecasts), on the prices' index; None if none."""
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,31 @@ class BacktestResult:
 class MissingColumnError(ValueError):
     """The CSV has no column of the name asked for: the name is wrong (or the file is not comma-separated)."""
 
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
 
-def read_price_csv(path: Path, price_column: str = "Real price", timezone: str | None = None) -> PriceFile:
+
+def read_price_csv(
+    path: Path,
+    price_column: str = "Real price",
+    timezone: str | None = None,
+    exogenous_columns: Sequence[str] = (),
+) -> PriceFile:
     """Prices from a CSV whose first column is the delivery start; naive times are in `timezone` (or taken as given).
 
     Delivery starts are ISO 8601 timestamps, all with a UTC offset or all without one. Offsets that change
     within the file (daylight saving time) are converted to UTC, then to `timezone` if one is given. An empty
     cell is a missing price (NaN); an infinite one is refused, not skipped: no market clears at infinity, so it
-    is a typing or unit mistake that would otherwise surface far from the file.
+    is a typing or unit mistake that would otherwise surface far from the file. `exogenous_columns` are read
+    the same way, as day-ahead inputs: the models use their values on the forecast day itself, so they must be
+    forecasts known before the auction, never the prices.
     """
     frame = _read_frame(path)
-    if price_column not in frame.columns:
-        if frame.columns.empty:
-            raise MissingColumnError(
-                f"{path} has no column besides the delivery start, so none named {price_column!r}: "
-                "is it comma-separated?"
-            )
-        raise MissingColumnError(
-            f"{path} has no column {price_column!r}; its columns are {', '.join(map(str, frame.columns))}"
-        )
+    for column in (price_column, *exogenous_columns):
+        _require_column(path, frame, column)
+    if price_column in exogenous_columns:
+        raise ValueError(f"{price_column!r} is the price to forecast: it cannot also be an exogenous input")
     index = _delivery_starts(path, frame.index)
     naive = index.tz is None
     if naive:
@@ -73,7 +81,24 @@ def read_price_csv(path: Path, price_column: str = "Real price", timezone: str |
     prices = pd.Series(_finite_or_missing(path, price_column, frame[price_column]), index=index, name="price")
     if prices.index.has_duplicates:
         raise ValueError(f"{path} repeats delivery starts, e.g. {prices.index[prices.index.duplicated()][0]}")
-    return PriceFile(prices.sort_index(), naive and timezone is None)
+    exogenous = None
+    if exogenous_columns:
+        columns = {column: _finite_or_missing(path, column, frame[column]) for column in exogenous_columns}
+        exogenous = pd.DataFrame(columns, index=index).sort_index()
+    return PriceFile(prices.sort_index(), naive and timezone is None, exogenous)
+
+
+def _require_column(path: Path, frame: pd.DataFrame, column: str) -> None:
+    if column in frame.columns:
+        return
+    if frame.columns.empty:
+        raise MissingColumnError(
+            f"{path} has no column besides the delivery start, so none named {column!r}: is it comma-separated?",
+            column,
+        )
+    raise MissingColumnError(
+        f"{path} has no column {column!r}; its columns are {', '.join(map(str, frame.columns))}", column
+    )
 
 
 def _localized(path: Path, index: pd.DatetimeIndex, zone: str) -> pd.DatetimeIndex:

@@ -84,3 +84,52 @@ def test_unknown_model_and_column_are_usage_errors(tmp_path: Path) -> None:
     assert wrong_column.exit_code == 2 and "'Price'" in wrong_column.output
     too_long = runner.invoke(app, ["forecast", "backtest", str(PRICES), "--test-days", "364", "--out", out])
     assert too_long.exit_code == 1 and "cannot test 364 days" in too_long.output
+
+
+def with_load_forecast(tmp_path: Path) -> Path:
+    """The fixture with a 'Load forecast' column that foretells each hour's price exactly (2 × price + 5)."""
+    frame = pd.read_csv(PRICES, index_col=0)
+    frame["Load forecast"] = frame["Real price"] * 2 + 5
+    path = tmp_path / "prices_and_load.csv"
+    frame.to_csv(path)
+    return path
+
+
+def test_exogenous_columns_reach_the_model(tmp_path: Path) -> None:
+    source = with_load_forecast(tmp_path)
+    runner = CliRunner()
+    arguments = ["forecast", "backtest", str(source), "--model", "lear", "--test-days", "5", "--jobs", "1"]
+
+    without = runner.invoke(app, [*arguments, "--out", str(tmp_path / "without.csv")])
+    with_load = runner.invoke(
+        app, [*arguments, "--exogenous-column", "Load forecast", "--out", str(tmp_path / "with.csv")]
+    )
+
+    assert without.exit_code == 0, without.output
+    assert with_load.exit_code == 0, with_load.output
+    assert printed_metrics(with_load.output)[0] < printed_metrics(without.output)[0] / 2
+
+
+def test_exogenous_columns_that_are_missing_unreadable_or_the_price_are_usage_errors(tmp_path: Path) -> None:
+    source = with_load_forecast(tmp_path)
+    runner = CliRunner()
+    arguments = ["forecast", "backtest", str(source), "--out", str(tmp_path / "f.csv"), "--exogenous-column"]
+
+    missing = runner.invoke(app, [*arguments, "Wind forecast"])
+    assert missing.exit_code == 2 and "--exogenous-column" in missing.output
+    assert "no column 'Wind forecast'" in said(missing.output)
+    the_price = runner.invoke(app, [*arguments, "Real price"])
+    assert the_price.exit_code == 2 and "'Real price' is the price to forecast" in said(the_price.output)
+    lines = source.read_text().splitlines()
+    row = next(number for number, line in enumerate(lines) if line.startswith("2018-11-01 05:00:00"))
+    lines[row] = lines[row].rsplit(",", 1)[0] + ",high"
+    source.write_text("\n".join(lines) + "\n")
+    unreadable = runner.invoke(app, [*arguments, "Load forecast"])
+    assert unreadable.exit_code == 2
+    assert "'Load forecast' at 2018-11-01 05:00:00 is 'high', not a number" in said(unreadable.output)
+    assert not (tmp_path / "f.csv").exists()
+
+
+def said(output: str) -> str:
+    """An error panel's text on one line: without its borders and line breaks."""
+    return " ".join(output.replace("│", " ").split())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridpilot.market.backtest import last_days, read_price_csv, run_backtest, write_forecasts
+from gridpilot.market.backtest import MissingColumnError, last_days, read_price_csv, run_backtest, write_forecasts
 from gridpilot.market.report import render_report
 from tests.market.forecasting.synthetic import noisy_walk
 
@@ -170,3 +170,24 @@ def test_unreadable_files_say_what_and_where(tmp_path: Path, content: str, messa
     with pytest.raises(ValueError, match=message) as caught:
         read_price_csv(source)
     assert "format='mixed'" not in str(caught.value) and "ISO8601 format" not in str(caught.value)
+
+
+def test_exogenous_columns_are_read_on_the_prices_index(tmp_path: Path) -> None:
+    source = tmp_path / "prices.csv"
+    source.write_text(
+        "ts,Real price,Load forecast,Wind forecast\n"
+        "2024-10-27 02:00,10,100,5\n2024-10-27 02:00,11,,6\n2024-10-27 03:00,12,102,7\n"
+    )
+
+    read = read_price_csv(source, timezone="Europe/Berlin", exogenous_columns=["Wind forecast", "Load forecast"])
+
+    assert read.exogenous is not None and list(read.exogenous.columns) == ["Wind forecast", "Load forecast"]
+    assert read.exogenous.index.equals(read.prices.index) and read.prices.index.is_unique  # the repeated hour too
+    assert read.exogenous["Wind forecast"].tolist() == [5, 6, 7]
+    assert read.exogenous["Load forecast"].isna().tolist() == [False, True, False]  # an empty cell is missing
+    assert read_price_csv(source, timezone="Europe/Berlin").exogenous is None
+    with pytest.raises(MissingColumnError, match="no column 'Solar'") as missing:
+        read_price_csv(source, exogenous_columns=["Solar"])
+    assert missing.value.column == "Solar"
+    with pytest.raises(ValueError, match="'Real price' is the price to forecast"):
+        read_price_csv(source, exogenous_columns=["Real price"])

@@ -10,6 +10,10 @@ import pandas as pd
 
 from gridpilot.market.forecasting.daily import daily_matrix, day_start, market_timezone
 
+EXOGENOUS_LAGS = (0, 1, 7)
+"""Day-ahead inputs (load, wind forecasts) of the forecast day itself, the day before and a week before, as in
+the LEAR and DNN of Lago et al. (2021)."""
+
 
 def lagged_rows(matrix: pd.DataFrame, days: pd.DatetimeIndex, lags: Sequence[int]) -> np.ndarray:
     """For each day, the rows of `matrix` `lag` days earlier, side by side (NaN where unknown)."""

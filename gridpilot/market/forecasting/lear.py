@@ -31,12 +31,17 @@ from gridpilot.market.forecasting.daily import (
     resolution_of,
     to_delivery_series,
 )
-from gridpilot.market.forecasting.features import exogenous_matrices, exogenous_rows, lagged_rows, weekday_dummies
+from gridpilot.market.forecasting.features import (
+    EXOGENOUS_LAGS,
+    exogenous_matrices,
+    exogenous_rows,
+    lagged_rows,
+    weekday_dummies,
+)
 from gridpilot.market.forecasting.storage import read_manifest, write_manifest
 from gridpilot.market.forecasting.transforms import AsinhScaler
 
 PRICE_LAGS = (1, 2, 3, 7)
-EXOGENOUS_LAGS = (0, 1, 7)
 DEFAULT_WINDOWS = (56, 84, 1092, 1456)
 ARRAYS = "calibrations.npz"
 

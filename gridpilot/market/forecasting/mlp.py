@@ -1,7 +1,8 @@
 """A small feed-forward network on lagged prices, after the DNN of Lago et al. (2021), averaged over seeds.
 
-The inputs are those of the published DNN without its exogenous forecasts: the prices of days d-1, d-2, d-3
-and d-7 (every period) and the weekday, standardized with the asinh transform of LEAR, and by default
+The inputs are those of the published DNN: the prices of days d-1, d-2, d-3 and d-7 (every period), the
+exogenous day-ahead inputs of days d, d-1 and d-7 when given (load and wind forecasts in the paper) and the
+weekday, standardized with the asinh transform of LEAR, and by default
 (`target="prices"`, the published set-up) one output per period: its transformed price. With
 `target="day-shape"` the day is split into its level and its shape as in `lgbm-shape`: the network predicts how
 far the day's mean moves from yesterday's and every period's distance from the day's own mean, from lags taken
@@ -36,7 +37,13 @@ from gridpilot.market.forecasting.daily import (
     resolution_of,
     to_delivery_series,
 )
-from gridpilot.market.forecasting.features import lagged_rows, weekday_dummies
+from gridpilot.market.forecasting.features import (
+    EXOGENOUS_LAGS,
+    exogenous_matrices,
+    exogenous_rows,
+    lagged_rows,
+    weekday_dummies,
+)
 from gridpilot.market.forecasting.storage import read_manifest, write_manifest
 from gridpilot.market.forecasting.transforms import AsinhScaler
 
@@ -94,17 +101,21 @@ class MlpModel:
         self.target = target
         self.min_days = min_days
         self.periods = 0
+        self.exogenous_columns: list[str] = []
         self.x_scaler: AsinhScaler | None = None
         self.y_scaler: AsinhScaler | None = None
         self.networks: list[Network] = []
 
-    def samples(self, matrix: pd.DataFrame, days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    def samples(
+        self, matrix: pd.DataFrame, exogenous: dict[str, pd.DataFrame], days: pd.DatetimeIndex
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Unscaled inputs per day (weekday dummies last) and the day's level: yesterday's mean price."""
         lags = lagged_rows(matrix, days, PRICE_LAGS)
         level = lags[:, : matrix.shape[1]].mean(axis=1)
         if self.target == "day-shape":
             lags = np.hstack([lags - level[:, None], level[:, None]])
-        return np.hstack([lags, weekday_dummies(days)]), level
+        inputs = exogenous_rows(exogenous, self.exogenous_columns, days, EXOGENOUS_LAGS)
+        return np.hstack([lags, inputs, weekday_dummies(days)]), level
 
     def targets(self, matrix: pd.DataFrame, level: np.ndarray) -> np.ndarray:
         """What the networks learn: each period's distance from its day's mean and the level's move, or the prices."""
@@ -115,12 +126,11 @@ class MlpModel:
         return np.hstack([prices - day_mean[:, None], (day_mean - level)[:, None]])
 
     def fit(self, prices: pd.Series, exogenous: pd.DataFrame | None = None) -> None:
-        """Train one network per seed on the last `window_days` complete days; exogenous inputs are not used."""
-        if exogenous is not None and exogenous.shape[1] > 0:
-            raise ValueError("the MLP uses prices only; exogenous inputs are not supported")
+        """Train one network per seed on the last `window_days` days that have every input."""
         matrix = daily_matrix(prices)
         self.periods = matrix.shape[1]
-        inputs, level = self.samples(matrix, matrix.index)
+        self.exogenous_columns = [] if exogenous is None else [str(column) for column in exogenous.columns]
+        inputs, level = self.samples(matrix, exogenous_matrices(exogenous), matrix.index)
         targets = self.targets(matrix, level)
         complete = ~(np.isnan(inputs).any(axis=1) | np.isnan(targets).any(axis=1))
         inputs, targets = inputs[complete][-self.window_days :], targets[complete][-self.window_days :]
@@ -156,9 +166,15 @@ class MlpModel:
         resolution = resolution_of(history)
         if periods_per_day(resolution) != self.periods:
             raise ValueError(f"the model was fitted on {self.periods} periods a day; these prices have another count")
-        row, level = self.samples(daily_matrix(history, resolution), pd.DatetimeIndex([pd.Timestamp(day)]))
+        row, level = self.samples(
+            daily_matrix(history, resolution),
+            exogenous_matrices(exogenous, until=day),
+            pd.DatetimeIndex([pd.Timestamp(day)]),
+        )
         if np.isnan(row).any():
-            raise InsufficientHistoryError(f"some prices the MLP needs to forecast {day} are missing")
+            raise InsufficientHistoryError(
+                f"some prices or exogenous inputs the MLP needs to forecast {day} are missing"
+            )
         scaled = np.hstack([self.x_scaler.transform(row[:, :-7]), row[:, -7:]])
         outputs = np.mean([self.y_scaler.inverse_transform(network.predict(scaled))[0] for network in self.networks], 0)
         if self.target == "prices":
@@ -185,6 +201,7 @@ class MlpModel:
                 "target": self.target,
                 "min_days": self.min_days,
                 "periods": self.periods,
+                "exogenous_columns": self.exogenous_columns,
             },
         )
         arrays: dict[str, Any] = {}  # Any: numpy's savez stubs mistake **arrays for its own flags
@@ -210,6 +227,7 @@ class MlpModel:
             min_days=settings["min_days"],
         )
         model.periods = int(settings["periods"])
+        model.exogenous_columns = list(settings.get("exogenous_columns", []))
         layers = len(model.hidden) + 1
         with np.load(directory / ARRAYS) as arrays:
             model.x_scaler = AsinhScaler(arrays["x_median"], arrays["x_scale"])

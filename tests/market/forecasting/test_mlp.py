@@ -108,12 +108,22 @@ def test_unfitted_models_and_unknown_settings_are_refused(tmp_path: Path) -> Non
         MlpModel(seeds=())
 
 
-def test_exogenous_inputs_are_refused() -> None:
+def test_exogenous_inputs_are_saved_with_the_model_and_required(tmp_path: Path) -> None:
     prices = noisy_walk(140)
-    load = pd.DataFrame({"load": prices.to_numpy()}, index=prices.index)
+    load = pd.DataFrame({"load": prices.to_numpy() * 2 + 5}, index=prices.index)
+    model = MlpModel(**FAST)
+    model.fit(before_day(prices, DAY), load[load.index < pd.Timestamp(DAY, tz="UTC")])
+    model.save(tmp_path)
 
-    with pytest.raises(ValueError, match="exogenous"):
-        MlpModel(**FAST).fit(before_day(prices, DAY), load)
+    loaded = load_model("mlp", tmp_path)
+
+    assert isinstance(loaded, MlpModel) and loaded.exogenous_columns == ["load"]
+    assert np.array_equal(loaded.predict(prices, DAY, load).to_numpy(), model.predict(prices, DAY, load).to_numpy())
+    with pytest.raises(ValueError, match=r"exogenous inputs \['load'\] were used to fit the model"):
+        loaded.predict(prices, DAY)
+    without_today = load[load.index < pd.Timestamp(DAY, tz="UTC")]
+    with pytest.raises(InsufficientHistoryError, match="exogenous inputs the MLP needs"):
+        loaded.predict(prices, DAY, without_today)
 
 
 @pytest.mark.parametrize("target", ["prices", "day-shape"])

@@ -142,7 +142,7 @@ def test_a_short_and_a_long_day_in_market_time(name: str) -> None:
         assert forecast.notna().all()
 
 
-@pytest.mark.parametrize("name", ["lear", "lgbm", "lgbm-shape"])
+@pytest.mark.parametrize("name", ["lear", "lgbm", "lgbm-shape", "mlp", "ensemble-mlp"])
 def test_exogenous_inputs_are_used_and_required(name: str) -> None:
     prices = noisy_walk(140)
     load = pd.DataFrame({"load": prices.to_numpy() * 2 + 5}, index=prices.index)  # a perfect day-ahead signal
