@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from gridpilot.market.forecasting.daily import before_day
 from gridpilot.market.forecasting.ensemble import MEMBER_TYPES
 from gridpilot.market.forecasting.mlp import MlpModel
 from gridpilot.market.forecasting.shape import day_shape
+from gridpilot.market.forecasting.storage import MANIFEST
 from tests.market.forecasting.synthetic import noisy_walk, weekly_pattern
 
 DAY = date(2024, 5, 15)
@@ -82,6 +84,20 @@ def test_save_and_load_forecast_identically(target: str, tmp_path: Path) -> None
 
     assert isinstance(loaded, MlpModel)
     assert (loaded.target, loaded.hidden, loaded.seeds) == (target, (16, 8), FAST["seeds"])
+    assert np.array_equal(loaded.predict(prices, DAY).to_numpy(), model.predict(prices, DAY).to_numpy())
+
+
+def test_a_model_saved_before_exogenous_inputs_loads_as_prices_only(tmp_path: Path) -> None:
+    prices = noisy_walk(140)
+    model = fitted(prices)
+    model.save(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    del manifest["settings"]["exogenous_columns"]  # as the versions before exogenous inputs wrote it
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+
+    loaded = load_model("mlp", tmp_path)
+
+    assert isinstance(loaded, MlpModel) and loaded.exogenous_columns == []
     assert np.array_equal(loaded.predict(prices, DAY).to_numpy(), model.predict(prices, DAY).to_numpy())
 
 
