@@ -114,8 +114,8 @@ class MlpModel:
         level = lags[:, : matrix.shape[1]].mean(axis=1)
         if self.target == "day-shape":
             lags = np.hstack([lags - level[:, None], level[:, None]])
-        inputs = exogenous_rows(exogenous, self.exogenous_columns, days, EXOGENOUS_LAGS)
-        return np.hstack([lags, inputs, weekday_dummies(days)]), level
+        day_ahead = exogenous_rows(exogenous, self.exogenous_columns, days, EXOGENOUS_LAGS)
+        return np.hstack([lags, day_ahead, weekday_dummies(days)]), level
 
     def targets(self, matrix: pd.DataFrame, level: np.ndarray) -> np.ndarray:
         """What the networks learn: each period's distance from its day's mean and the level's move, or the prices."""
