@@ -11,7 +11,7 @@ from gridpilot.market.dispatch import Battery, DispatchProblem, Method, Site, op
 from gridpilot.market.dispatch.bounds import step_bounds
 from gridpilot.market.dispatch.exclusive import milp_solution, steps_where_netting_may_cost
 from gridpilot.market.dispatch.program import build_program
-from tests.market.dispatch.checks import batteries
+from tests.market.dispatch.checks import assert_as_good_as_the_every_step_milp, batteries
 
 
 def test_a_battery_alone_needs_a_binary_only_where_burning_energy_earns() -> None:
@@ -64,13 +64,6 @@ def test_the_optimum_equals_the_milp_with_a_binary_on_every_step(problem: Dispat
         return
 
     assert dispatch.method is not Method.IDLE
-    # Never worse than the full MILP beyond HiGHS' tolerances, and a real plan that goes one way per step:
-    # then it cannot be better either. HiGHS calls a basis optimal when no reduced cost is below -1e-7 per
-    # kWh, so an "optimal" plan may leave up to 1e-7 per kWh the other plan moves (e.g. a price of -6e-5 per
-    # MWh: 8e-8 per kWh into the cells, which the LP may leave idle), plus a millionth of a currency unit.
-    full_optimum = float(program.cost @ every_step)
-    moved_kwh = float(np.abs(every_step[: 2 * program.steps]).sum())
-    assert dispatch.objective <= full_optimum + 1e-6 + 1e-7 * (abs(full_optimum) + moved_kwh)
-    assert np.all(np.minimum(dispatch.charge_kw, dispatch.discharge_kw) <= 1e-6)
+    assert_as_good_as_the_every_step_milp(dispatch, program, every_step)
     if dispatch.grid_import_kw is not None and dispatch.grid_export_kw is not None:
         assert np.all(np.minimum(dispatch.grid_import_kw, dispatch.grid_export_kw) <= 1e-6)

@@ -12,7 +12,12 @@ from gridpilot.market.dispatch import Battery, DispatchProblem, Method, Solver, 
 from gridpilot.market.dispatch.bounds import step_bounds
 from gridpilot.market.dispatch.exclusive import milp_solution
 from gridpilot.market.dispatch.program import build_program
-from tests.market.dispatch.checks import assert_feasible, batteries, brute_force_cost
+from tests.market.dispatch.checks import (
+    assert_as_good_as_the_every_step_milp,
+    assert_feasible,
+    batteries,
+    brute_force_cost,
+)
 
 BATTERY = Battery(10, 5, 5, 0.9, 0.9, 10, 90)
 
@@ -111,10 +116,6 @@ def test_the_optimum_equals_the_milp_with_a_binary_on_every_step(problem: Dispat
     assert status == highspy.HighsModelStatus.kOptimal and every_step is not None
 
     assert dispatch.method is not Method.IDLE
-    # the same HiGHS tolerances as in test_exclusive.py: 1e-7 per kWh moved, plus a millionth
-    full_optimum = float(program.cost @ every_step)
-    moved_kwh = float(np.abs(every_step[: 2 * program.steps]).sum())
-    assert dispatch.objective <= full_optimum + 1e-6 + 1e-7 * (abs(full_optimum) + moved_kwh)
-    assert np.all(np.minimum(dispatch.charge_kw, dispatch.discharge_kw) <= 1e-6)
+    assert_as_good_as_the_every_step_milp(dispatch, program, every_step)
     if problem.battery.min_soc_pct <= problem.initial_soc_pct <= problem.battery.max_soc_pct:
         assert_feasible(dispatch, problem.battery, problem.final_soc_pct if not dispatch.warnings else None)
