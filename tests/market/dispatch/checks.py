@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 
+import highspy
 import numpy as np
 from hypothesis import strategies as st
 
 from gridpilot.market.dispatch import Battery, Dispatch, DispatchProblem
 from gridpilot.market.dispatch.battery import FloatArray
-from gridpilot.market.dispatch.program import LinearProgram
+from gridpilot.market.dispatch.bounds import step_bounds
+from gridpilot.market.dispatch.exclusive import milp_solution
+from gridpilot.market.dispatch.program import LinearProgram, build_program
 
 TOLERANCE_KWH = 1e-6
 
@@ -85,3 +88,11 @@ def assert_as_good_as_the_every_step_milp(dispatch: Dispatch, program: LinearPro
     moved_kwh = float(np.abs(every_step[: 2 * program.steps]).sum())
     assert dispatch.objective <= full_optimum + 1e-6 + 1e-7 * (abs(full_optimum) + moved_kwh)
     assert np.all(np.minimum(dispatch.charge_kw, dispatch.discharge_kw) <= 1e-6)
+
+
+def every_step_milp(problem: DispatchProblem) -> tuple[LinearProgram, highspy.HighsModelStatus, FloatArray | None]:
+    """The reference the property tests compare with: the problem's program and its MILP with a binary per step."""
+    bounds = step_bounds(problem)
+    program = build_program(problem, bounds)
+    status, values = milp_solution(program, bounds, every_step=True)
+    return program, status, values

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from gridpilot.market.dispatch import Battery, DispatchProblem, Method, Site, optimize
 from gridpilot.market.dispatch.bounds import step_bounds
-from gridpilot.market.dispatch.exclusive import milp_solution, steps_where_netting_may_cost
+from gridpilot.market.dispatch.exclusive import steps_where_netting_may_cost
 from gridpilot.market.dispatch.program import build_program
-from tests.market.dispatch.checks import assert_as_good_as_the_every_step_milp, batteries
+from tests.market.dispatch.checks import assert_as_good_as_the_every_step_milp, batteries, every_step_milp
 
 
 def test_a_battery_alone_needs_a_binary_only_where_burning_energy_earns() -> None:
@@ -56,9 +56,7 @@ def problems_where_netting_may_cost(draw: st.DrawFn) -> DispatchProblem:
 @given(problems_where_netting_may_cost())
 def test_the_optimum_equals_the_milp_with_a_binary_on_every_step(problem: DispatchProblem) -> None:
     dispatch = optimize(problem)
-    bounds = step_bounds(problem)
-    program = build_program(problem, bounds)
-    status, every_step = milp_solution(program, bounds, every_step=True)
+    program, status, every_step = every_step_milp(problem)
     if status != highspy.HighsModelStatus.kOptimal or every_step is None:
         assert dispatch.warnings
         return

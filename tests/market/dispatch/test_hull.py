@@ -17,6 +17,7 @@ from tests.market.dispatch.checks import (
     assert_feasible,
     batteries,
     brute_force_cost,
+    every_step_milp,
 )
 
 BATTERY = Battery(10, 5, 5, 0.9, 0.9, 10, 90)
@@ -110,9 +111,7 @@ def batteries_at_negative_prices(draw: st.DrawFn) -> DispatchProblem:
 @given(batteries_at_negative_prices())
 def test_the_optimum_equals_the_milp_with_a_binary_on_every_step(problem: DispatchProblem) -> None:
     dispatch = optimize(problem)
-    bounds = step_bounds(problem)
-    program = build_program(problem, bounds)
-    status, every_step = milp_solution(program, bounds, every_step=True)
+    program, status, every_step = every_step_milp(problem)
     assert status == highspy.HighsModelStatus.kOptimal and every_step is not None
 
     assert dispatch.method is not Method.IDLE
